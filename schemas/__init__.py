@@ -1,0 +1,1 @@
+"""The common models and API envelopes: pure msgspec Structs; imports nothing of ours."""

@@ -1,0 +1,72 @@
+"""Who is calling: the API key picks the organization, ``X-Account-Token`` the linked account.
+
+Both are resolved by hash lookups scoped to the organization, so an account token of another
+organization is indistinguishable from an unknown one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.api.errors import ApiError
+from app.api.state import Services
+from app.db import accounts as account_store
+from app.db.accounts import LinkedAccountRecord
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+async def provide_conn(services: Services) -> AsyncGenerator[AsyncConnection, None]:
+    async with services.engine.connect() as conn:
+        yield conn
+
+
+def bearer_key(request: Request[Any, Any, Any]) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise ApiError(401, "Authentication credentials were not provided.")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "Authorization header must be 'Bearer <api key>'.")
+    return key.strip()
+
+
+async def provide_organization(request: Request[Any, Any, Any], conn: AsyncConnection) -> str:
+    organization = await account_store.organization_for_key(conn, bearer_key(request))
+    if organization is None:
+        raise ApiError(401, "Invalid API key.")
+    return organization
+
+
+async def provide_account(
+    organization: str,
+    conn: AsyncConnection,
+    x_account_token: Annotated[
+        str | None,
+        Parameter(header="X-Account-Token", description="The linked account's token.", required=False),
+    ] = None,
+) -> LinkedAccountRecord:
+    if not x_account_token:
+        raise ApiError(401, "This endpoint needs the linked account's token in the X-Account-Token header.")
+    account = await account_store.account_for_token(conn, organization, x_account_token)
+    if account is None:
+        raise ApiError(401, "Invalid X-Account-Token.")
+    return account
+
+
+DEPENDENCIES = {
+    "services": Provide(provide_services, sync_to_thread=False),
+    "conn": Provide(provide_conn),
+    "organization": Provide(provide_organization),
+    "account": Provide(provide_account),
+}

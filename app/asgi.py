@@ -1,0 +1,84 @@
+"""The application factory: ``create_app(settings, http_client, engine)``.
+
+Everything the app talks to is passed in (or built from settings), so tests run it against a throwaway
+database and vendor emulators, and benchmarks against a real server, without patching.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.auth import DEPENDENCIES
+from app.api.errors import EXCEPTION_HANDLERS
+from app.api.routes import ROUTES
+from app.api.state import Services
+from app.db.engine import create_engine
+from app.secrets import SecretBox
+from app.settings import Settings
+from app.urlpolicy import URLPolicy
+
+API_PREFIX = "/api/ticketing/v1"
+VERSION = "0.1.0"
+
+
+def create_app(
+    settings: Settings,
+    http_client: httpx.AsyncClient | None = None,
+    engine: AsyncEngine | None = None,
+) -> Litestar:
+    """Build the ASGI app; resources it creates itself are closed on shutdown, injected ones are not."""
+    owned_engine = engine is None
+    owned_http = http_client is None
+    services = Services(
+        settings=settings,
+        engine=engine or create_engine(settings.database_url),
+        box=SecretBox.from_settings(settings),
+        url_policy=URLPolicy(settings.outbound_allow),
+        http=http_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),
+    )
+
+    async def close() -> None:
+        if owned_http:
+            await services.http.aclose()
+        if owned_engine:
+            await services.engine.dispose()
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=ROUTES,
+        dependencies=DEPENDENCIES,
+        security=[{"bearerAuth": []}],
+    )
+    return Litestar(
+        route_handlers=[api],
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=_state(services),
+        on_shutdown=[close],
+        openapi_config=OpenAPIConfig(
+            title="deskbridge",
+            version=VERSION,
+            description="Self-hosted unified ticketing API, wire-compatible with Merge's Unified Ticketing API.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearerAuth": SecurityScheme(type="http", scheme="bearer", description="Your API key."),
+                }
+            ),
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def _state(services: Services) -> State:
+    logging.getLogger("deskbridge").setLevel(services.settings.log_level)
+    return State({"services": services})

@@ -1,0 +1,257 @@
+"""Reading and writing normalized records of the common models.
+
+``upsert_records`` is the one way records enter the store (sync pages and write-through alike): vendor ids
+become our ids, unchanged records are left alone (so ``modified_at`` means "our copy changed"), and each
+record's API JSON is stored ready to serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from sqlalchemy import ColumnElement, Row, Table, and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.ids import record_id, translate
+from app.db.tables import RECORD_TABLES, record_links
+from app.timeutil import from_micros, now_micros, to_micros
+from connectors.base import RemoteRecord
+from schemas.models import MODELS, RELATIONS, CommonModel, RemoteData
+
+#: Filter columns filled from model fields: (column, field).
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "Ticket": (
+        ("name", "name"),
+        ("status", "status"),
+        ("priority", "priority"),
+        ("ticket_type", "ticket_type"),
+        ("ticket_url", "ticket_url"),
+        ("account_id", "account"),
+        ("contact_id", "contact"),
+        ("creator_id", "creator"),
+        ("parent_ticket_id", "parent_ticket"),
+        ("due_date", "due_date"),
+        ("completed_at", "completed_at"),
+        ("remote_created_at", "remote_created_at"),
+        ("remote_updated_at", "remote_updated_at"),
+    ),
+    "Comment": (
+        ("ticket_id", "ticket"),
+        ("user_id", "user"),
+        ("contact_id", "contact"),
+        ("remote_created_at", "remote_created_at"),
+    ),
+    "Contact": (("email_address", "email_address"), ("account_id", "account")),
+    "User": (("email_address", "email_address"),),
+    "Attachment": (("ticket_id", "ticket"), ("remote_created_at", "remote_created_at")),
+    "Collection": (
+        ("name", "name"),
+        ("collection_type", "collection_type"),
+        ("parent_collection_id", "parent_collection"),
+    ),
+}
+
+#: Many-valued fields kept in ``record_links`` for filtering.
+LINK_FIELDS: dict[str, tuple[str, ...]] = {
+    "Ticket": ("assignees", "assigned_teams", "collections", "attachments", "tags"),
+    "User": ("teams", "roles"),
+}
+
+_encoder = msgspec.json.Encoder()
+
+
+class StoredRow(NamedTuple):
+    seq: int
+    id: str
+    data: bytes
+    remote_data: bytes | None
+    enum_origins: bytes | None
+
+
+def _column_value(column: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_micros(value)
+    if column == "email_address" and isinstance(value, str):
+        return value.lower()
+    return value
+
+
+def _localize(account_id: str, model_name: str, record: RemoteRecord[Any], rid: str) -> CommonModel:
+    """The record as we serve it: our ids everywhere, no ``remote_data`` (stored apart)."""
+    changes: dict[str, Any] = {
+        field: translate(account_id, relation.target, getattr(record.model, field))
+        for field, relation in RELATIONS[model_name].items()
+    }
+    deleted = bool(getattr(record.model, "remote_was_deleted", False))
+    model: CommonModel = msgspec.structs.replace(
+        record.model, id=rid, remote_data=None, remote_was_deleted=deleted, **changes
+    )
+    return model
+
+
+async def upsert_records(
+    conn: AsyncConnection,
+    account_id: str,
+    model_name: str,
+    records: Sequence[RemoteRecord[Any]],
+    *,
+    now: int | None = None,
+) -> list[CommonModel]:
+    """Insert new records, update changed ones, leave unchanged ones; return them all as stored."""
+    table = RECORD_TABLES[model_name]
+    now = now_micros() if now is None else now
+    by_remote = {str(r.model.remote_id): r for r in records}
+    existing = {
+        row.remote_id: row
+        for row in await conn.execute(
+            select(table.c.seq, table.c.remote_id, table.c.created_at, table.c.modified_at, table.c.data,
+                   table.c.remote_data, table.c.enum_origins)
+            .where(table.c.linked_account_id == account_id, table.c.remote_id.in_(list(by_remote)))
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    stored: list[CommonModel] = []
+    for remote_id, record in by_remote.items():
+        rid = record_id(account_id, model_name, remote_id)
+        model = _localize(account_id, model_name, record, rid)
+        remote_data = _encoder.encode([RemoteData(path=record.path, data=record.raw)])
+        origins = _encoder.encode(record.enum_origins) if record.enum_origins else None
+        old = existing.get(remote_id)
+        if old is not None:
+            same = msgspec.structs.replace(
+                model, created_at=from_micros(old.created_at), modified_at=from_micros(old.modified_at)
+            )
+            if (
+                _encoder.encode(same) == old.data
+                and remote_data == old.remote_data
+                and origins == old.enum_origins
+            ):
+                stored.append(same)
+                continue
+        created = old.created_at if old is not None else now
+        model = msgspec.structs.replace(model, created_at=from_micros(created), modified_at=from_micros(now))
+        row = {
+            "id": rid,
+            "linked_account_id": account_id,
+            "remote_id": remote_id,
+            "created_at": created,
+            "modified_at": now,
+            "remote_was_deleted": bool(getattr(model, "remote_was_deleted", False)),
+            "data": _encoder.encode(model),
+            "remote_data": remote_data,
+            "enum_origins": origins,
+        }
+        for column, field in COLUMNS.get(model_name, ()):
+            row[column] = _column_value(column, getattr(model, field))
+        (updates if old is not None else inserts).append(row)
+        stored.append(model)
+    if inserts:
+        await conn.execute(insert(table), inserts)
+    for row in updates:
+        await conn.execute(update(table).where(table.c.id == row["id"]).values(**row))
+    await _write_links(conn, account_id, model_name, [*inserts, *updates], stored)
+    return stored
+
+
+async def _write_links(
+    conn: AsyncConnection,
+    account_id: str,
+    model_name: str,
+    rows: list[dict[str, Any]],
+    stored: list[CommonModel],
+) -> None:
+    fields = LINK_FIELDS.get(model_name)
+    if not fields or not rows:
+        return
+    changed = {row["id"] for row in rows}
+    await conn.execute(
+        delete(record_links).where(
+            record_links.c.model == model_name, record_links.c.record_id.in_(list(changed))
+        )
+    )
+    links = [
+        {"linked_account_id": account_id, "model": model_name, "record_id": m.id, "field": f, "target": t}
+        for m in stored
+        if m.id in changed
+        for f in fields
+        for t in dict.fromkeys(getattr(m, f) or ())  # dedupe, keep order
+    ]
+    if links:
+        await conn.execute(insert(record_links), links)
+
+
+async def mark_deleted(
+    conn: AsyncConnection, account_id: str, model_name: str, remote_ids: Sequence[str], *, now: int | None = None
+) -> int:
+    """Flag records the vendor deleted; their JSON is rewritten so served bytes agree with the flag."""
+    table = RECORD_TABLES[model_name]
+    now = now_micros() if now is None else now
+    rows = await conn.execute(
+        select(table.c.id, table.c.data).where(
+            table.c.linked_account_id == account_id,
+            table.c.remote_id.in_(list(remote_ids)),
+            table.c.remote_was_deleted.is_(False),
+        )
+    )
+    count = 0
+    model_type = MODELS[model_name]
+    for row in rows.all():
+        model = msgspec.json.decode(row.data, type=model_type)
+        model = msgspec.structs.replace(model, remote_was_deleted=True, modified_at=from_micros(now))
+        await conn.execute(
+            update(table)
+            .where(table.c.id == row.id)
+            .values(remote_was_deleted=True, modified_at=now, data=_encoder.encode(model))
+        )
+        count += 1
+    return count
+
+
+async def select_rows(
+    conn: AsyncConnection,
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    descending: bool = False,
+    with_extras: bool = False,
+) -> list[StoredRow]:
+    """Rows in ``seq`` order; ``with_extras`` also loads ``remote_data`` and ``enum_origins``."""
+    extras = (table.c.remote_data, table.c.enum_origins) if with_extras else ()
+    order = table.c.seq.desc() if descending else table.c.seq.asc()
+    stmt = select(table.c.seq, table.c.id, table.c.data, *extras).where(and_(*where)).order_by(order).limit(limit)
+    result = await conn.execute(stmt)
+    return [_stored(row, with_extras) for row in result]
+
+
+def _stored(row: Row[Any], with_extras: bool) -> StoredRow:
+    if with_extras:
+        return StoredRow(row[0], row[1], row[2], row[3], row[4])
+    return StoredRow(row[0], row[1], row[2], None, None)
+
+
+async def remote_ids(
+    conn: AsyncConnection, account_id: str, model_name: str, ids: Sequence[str]
+) -> dict[str, str]:
+    """Our id -> vendor id, for the ids of this linked account that exist (write-path translation)."""
+    if not ids:
+        return {}
+    table = RECORD_TABLES[model_name]
+    rows = await conn.execute(
+        select(table.c.id, table.c.remote_id).where(
+            table.c.linked_account_id == account_id, table.c.id.in_(list(ids))
+        )
+    )
+    return {row.id: row.remote_id for row in rows}
+
+
+async def delete_account_records(conn: AsyncConnection, account_id: str) -> None:
+    """Drop every record of a linked account (``delete-account``); cascades would do it on PostgreSQL,
+    but SQLite only cascades with foreign keys on, so do it explicitly everywhere."""
+    for table in RECORD_TABLES.values():
+        await conn.execute(delete(table).where(table.c.linked_account_id == account_id))
+    await conn.execute(delete(record_links).where(record_links.c.linked_account_id == account_id))

@@ -1,0 +1,217 @@
+"""The schema of the store, as SQLAlchemy Core tables (Alembic migrations mirror it).
+
+Times are integer microseconds since the epoch (UTC): exact, portable between SQLite and PostgreSQL, and
+cheap to compare and index. Every common model has its own table with the columns its list filters need,
+plus ``data``: the record's API JSON (relations as our ids, ``remote_data`` null) so a list page can be
+served by concatenating stored bytes. Many-valued relations and tags live in ``record_links``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: An auto-incrementing 64-bit key; SQLite only auto-increments ``INTEGER PRIMARY KEY``.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+Micros = BigInteger
+Uuid = String(36)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", Micros, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # SHA-256 of the key: keys are 256-bit random, so a fast hash is enough and lookups stay indexed.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("created_at", Micros, nullable=False),
+)
+
+linked_accounts = Table(
+    "linked_accounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("integration", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_detail", Text),
+    Column("end_user_origin_id", String(255), nullable=False),
+    Column("end_user_organization_name", String(255), nullable=False),
+    Column("end_user_email_address", String(255), nullable=False),
+    Column("base_url", Text),
+    Column("credentials", LargeBinary, nullable=False),  # Fernet token of the JSON credentials
+    Column("account_token_hash", String(64), nullable=False, unique=True),
+    Column("account_token", LargeBinary, nullable=False),  # Fernet token, returned again on relink
+    Column("completed_at", Micros),
+    Column("created_at", Micros, nullable=False),
+    UniqueConstraint("organization_id", "integration", "end_user_origin_id", name="uq_linked_accounts_origin"),
+)
+
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("end_user_origin_id", String(255), nullable=False),
+    Column("end_user_organization_name", String(255), nullable=False),
+    Column("end_user_email_address", String(255), nullable=False),
+    Column("integration", String(64)),
+    Column("expires_at", Micros, nullable=False),
+    Column("completed_at", Micros),
+    Column("public_token_hash", String(64), unique=True),
+    Column("public_token_used_at", Micros),
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE")),
+    Column("created_at", Micros, nullable=False),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(32), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("is_initial_sync", Boolean, nullable=False, default=True),
+    Column("last_sync_start", Micros),
+    Column("last_sync_finished", Micros),
+    Column("last_sync_result", String(32)),
+    Column("data_fresh_as_of", Micros),
+    Column("next_sync_start", Micros),
+    Column("sync_status_reason", String(64)),
+    Column("full_resync_requested", Boolean, nullable=False, default=False),
+    Column("checkpoint", LargeBinary),  # the serialized next request of an interrupted run
+    Column("records_synced", BigInteger, nullable=False, default=0),
+)
+
+
+def _record_table(name: str, *extra: Column[object] | Index) -> Table:
+    """A common model's table: shared bookkeeping columns plus its own filter columns."""
+    return Table(
+        name,
+        metadata,
+        Column("seq", Seq, primary_key=True, autoincrement=True),
+        Column("id", Uuid, nullable=False, unique=True),
+        Column(
+            "linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), nullable=False
+        ),
+        Column("remote_id", String(255), nullable=False),
+        Column("created_at", Micros, nullable=False),
+        Column("modified_at", Micros, nullable=False),
+        Column("remote_was_deleted", Boolean, nullable=False, default=False),
+        Column("data", LargeBinary, nullable=False),
+        Column("remote_data", LargeBinary),
+        Column("enum_origins", LargeBinary),
+        UniqueConstraint("linked_account_id", "remote_id"),
+        Index(f"ix_{name}_account_seq", "linked_account_id", "seq"),
+        Index(f"ix_{name}_account_modified", "linked_account_id", "modified_at"),
+        *extra,
+    )
+
+
+tickets = _record_table(
+    "tickets",
+    Column("name", Text),
+    Column("status", String(32)),
+    Column("priority", String(32)),
+    Column("ticket_type", String(255)),
+    Column("ticket_url", Text),
+    Column("account_id", Uuid),
+    Column("contact_id", Uuid),
+    Column("creator_id", Uuid),
+    Column("parent_ticket_id", Uuid),
+    Column("due_date", Micros),
+    Column("completed_at", Micros),
+    Column("remote_created_at", Micros),
+    Column("remote_updated_at", Micros),
+    Index("ix_tickets_account_status", "linked_account_id", "status"),
+)
+comments = _record_table(
+    "comments",
+    Column("ticket_id", Uuid),
+    Column("user_id", Uuid),
+    Column("contact_id", Uuid),
+    Column("remote_created_at", Micros),
+    Index("ix_comments_account_ticket", "linked_account_id", "ticket_id"),
+)
+contacts = _record_table(
+    "contacts",
+    Column("email_address", String(320)),
+    Column("account_id", Uuid),
+    Index("ix_contacts_account_email", "linked_account_id", "email_address"),
+)
+accounts = _record_table("accounts")
+users = _record_table(
+    "users",
+    Column("email_address", String(320)),  # lower-cased: the filter is case-insensitive
+    Index("ix_users_account_email", "linked_account_id", "email_address"),
+)
+teams = _record_table("teams")
+attachments = _record_table(
+    "attachments",
+    Column("ticket_id", Uuid),
+    Column("remote_created_at", Micros),
+    Index("ix_attachments_account_ticket", "linked_account_id", "ticket_id"),
+)
+collections = _record_table(
+    "collections",
+    Column("name", Text),
+    Column("collection_type", String(32)),
+    Column("parent_collection_id", Uuid),
+)
+tags = _record_table("tags")
+roles = _record_table("roles")
+
+#: Common model name -> its table.
+RECORD_TABLES: dict[str, Table] = {
+    "Ticket": tickets,
+    "Comment": comments,
+    "Contact": contacts,
+    "Account": accounts,
+    "User": users,
+    "Team": teams,
+    "Attachment": attachments,
+    "Collection": collections,
+    "Tag": tags,
+    "Role": roles,
+}
+
+record_links = Table(
+    "record_links",
+    metadata,
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("model", String(32), primary_key=True),
+    Column("record_id", Uuid, primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("target", String(255), primary_key=True),  # our id, or the tag text for ``tags``
+    Index("ix_record_links_lookup", "linked_account_id", "model", "field", "target"),
+)

@@ -1,0 +1,100 @@
+"""The connector protocol: what the service needs from every vendor module.
+
+A connector is built per linked account from its credentials and an ``httpx.AsyncClient`` (injected, so
+tests and emulators can supply the transport). It speaks in common models whose relation fields hold the
+*vendor's* ids; the service translates them to and from its own ids. Reads are declared as streams (added
+with the sync engine); writes are plain async methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import httpx
+import msgspec
+
+from schemas.models import Comment, CommonModel, Ticket
+from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+
+M = TypeVar("M", bound=CommonModel)
+
+FETCH = "FETCH"
+CREATE = "CREATE"
+UPDATE = "UPDATE"
+
+
+class RemoteRecord(msgspec.Struct, Generic[M], kw_only=True):
+    """One vendor object mapped into a common model, with what it was mapped from.
+
+    ``model`` holds vendor ids in ``id``-less form: ``remote_id`` and relation fields are the vendor's.
+    ``enum_origins`` keeps the raw vendor values behind normalized enums (``show_enum_origins``).
+    """
+
+    model: M
+    path: str
+    raw: Any
+    enum_origins: dict[str, str | None] = msgspec.field(default_factory=dict)
+
+
+class ModelSupport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a connector can do with one common model (feeds ``/available-actions`` and ``meta``)."""
+
+    model: str
+    operations: tuple[str, ...] = (FETCH,)
+    required_post_parameters: tuple[str, ...] = ()
+    supported_fields: tuple[str, ...] = ()
+
+
+class CredentialField(msgspec.Struct, frozen=True, kw_only=True):
+    """One credential the end user supplies (drives validation and, later, the Link page form)."""
+
+    name: str
+    label: str
+    secret: bool = True
+
+
+CredentialsSaver = Callable[[dict[str, str]], Awaitable[None]]
+
+
+class ConnectorContext(msgspec.Struct, kw_only=True):
+    """Everything a connector instance is built from."""
+
+    credentials: dict[str, str]
+    http: httpx.AsyncClient
+    base_url: str | None = None
+    #: Persists credentials that changed on the way (an OAuth refresh rotating its tokens).
+    save_credentials: CredentialsSaver | None = None
+
+
+class Connector(Protocol):
+    """What every vendor connector provides."""
+
+    slug: ClassVar[str]
+    name: ClassVar[str]
+    color: ClassVar[str]
+    credential_fields: ClassVar[tuple[CredentialField, ...]]
+    models: ClassVar[tuple[ModelSupport, ...]]
+
+    @classmethod
+    def default_base_url(cls, credentials: dict[str, str]) -> str | None:
+        """The vendor host derived from credentials (e.g. a Zendesk subdomain), if any."""
+        ...
+
+    async def check_credentials(self) -> None:
+        """Raise ``AuthError`` when the vendor refuses the credentials."""
+        ...
+
+    async def create_ticket(self, ticket: TicketCreate) -> RemoteRecord[Ticket]: ...
+
+    async def update_ticket(self, remote_id: str, changes: TicketUpdate) -> RemoteRecord[Ticket]: ...
+
+    async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]: ...
+
+
+ConnectorFactory = Callable[[ConnectorContext], Connector]
+
+
+def supports(connector: type[Connector] | Connector, model: str, operation: str) -> bool:
+    """Whether ``connector`` declares ``operation`` on ``model``."""
+    return any(m.model == model and operation in m.operations for m in connector.models)
