@@ -1,0 +1,129 @@
+"""Reading a vendor's rate-limit headers through a small declarative spec.
+
+Vendors agree on the idea (remaining / reset / Retry-After) but not on names or units: Zendesk sends
+``ratelimit-remaining`` + ``ratelimit-reset`` in seconds, Intercom and Front ``x-ratelimit-reset`` as a
+Unix timestamp, Help Scout ``x-ratelimit-retry-after``. A vendor module states which headers it uses
+in a ``HeaderSpec``; both the limiter and the response classifier read them through ``read_headers``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+#: Resets larger than this are absolute Unix times even when the spec says "auto" (no vendor window
+#: is 30 years long).
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+class HeaderSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Which response headers carry a vendor's rate-limit state. Names are case-insensitive;
+    each field lists candidates tried in order (vendors rename headers across API generations).
+
+    Attributes:
+        remaining: Requests left in the current window.
+        limit: Size of the window's quota.
+        reset: When the window resets.
+        reset_kind: ``"seconds"`` (delta), ``"epoch"`` (Unix seconds), ``"epoch_ms"``, or ``"auto"``
+            (delta unless the number is obviously a timestamp).
+        retry_after: Headers telling how long to back off after a throttle (seconds or HTTP-date).
+    """
+
+    remaining: tuple[str, ...] = ()
+    limit: tuple[str, ...] = ()
+    reset: tuple[str, ...] = ()
+    reset_kind: Literal["seconds", "epoch", "epoch_ms", "auto"] = "auto"
+    retry_after: tuple[str, ...] = ("retry-after",)
+
+
+class RateLimitState(msgspec.Struct, frozen=True, kw_only=True):
+    """What one response said about the quota; ``None`` where it said nothing."""
+
+    remaining: int | None = None
+    limit: int | None = None
+    reset_after: float | None = None
+    retry_after: float | None = None
+
+
+#: Only ``Retry-After`` (RFC 9110); the safe default for any vendor.
+RETRY_AFTER_ONLY = HeaderSpec()
+
+#: IETF draft ``RateLimit-*`` fields with delta-seconds reset, plus the older ``Rate-Limit-*`` spelling
+#: and the ``X-Rate-Limit-Remaining`` variant (Zendesk sends all of them).
+IETF_DRAFT = HeaderSpec(
+    remaining=("ratelimit-remaining", "rate-limit-remaining", "x-rate-limit-remaining"),
+    limit=("ratelimit-limit", "rate-limit-limit", "x-rate-limit"),
+    reset=("ratelimit-reset", "rate-limit-reset"),
+    reset_kind="seconds",
+)
+
+#: The common ``X-RateLimit-*`` trio with an absolute (Unix seconds) reset.
+X_RATELIMIT_EPOCH = HeaderSpec(
+    remaining=("x-ratelimit-remaining",),
+    limit=("x-ratelimit-limit", "x-ratelimit-total"),
+    reset=("x-ratelimit-reset",),
+    reset_kind="epoch",
+)
+
+
+def _first(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value is None and not hasattr(headers, "multi_items"):
+            # A plain dict is case-sensitive; httpx.Headers is not. Fall back to a scan.
+            value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+        if value is not None and value.strip():
+            return value.strip()
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.split(",")[0].split(";")[0])
+    except ValueError:
+        return None
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+
+    Returns ``None`` for an absent or unparseable value, and never a negative wait.
+    """
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now_epoch)
+
+
+def _reset_after(raw: str | None, kind: str, now_epoch: float) -> float | None:
+    value = _number(raw)
+    if value is None:
+        return None
+    if kind == "epoch_ms":
+        value = value / 1000 - now_epoch
+    elif kind == "epoch" or (kind == "auto" and value > _EPOCH_THRESHOLD):
+        value = value - now_epoch
+    return max(0.0, value)
+
+
+def read_headers(spec: HeaderSpec, headers: Mapping[str, str], now_epoch: float) -> RateLimitState:
+    """Apply ``spec`` to a response's headers. ``now_epoch`` converts absolute times to delays."""
+    remaining = _number(_first(headers, spec.remaining))
+    limit = _number(_first(headers, spec.limit))
+    return RateLimitState(
+        remaining=None if remaining is None else int(remaining),
+        limit=None if limit is None else int(limit),
+        reset_after=_reset_after(_first(headers, spec.reset), spec.reset_kind, now_epoch),
+        retry_after=parse_retry_after(_first(headers, spec.retry_after), now_epoch),
+    )
