@@ -107,7 +107,7 @@ class Classifier:
         headers: Where this vendor says how long to back off, for ``RateLimitError.retry_after``.
     """
 
-    table: Mapping[int, type[ConnectorError]] = DEFAULT_TABLE
+    table: Mapping[int, type[ConnectorError]] = field(default_factory=lambda: DEFAULT_TABLE)
     overrides: tuple[Rule, ...] = ()
     headers: HeaderSpec = field(default=RETRY_AFTER_ONLY)
 
