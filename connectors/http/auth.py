@@ -157,9 +157,7 @@ class OAuth2Refresh(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("OAuth2Refresh needs an httpx.AsyncClient (it refreshes under an asyncio lock)")
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         used = self._tokens
         if not self._expired(used):
             self._sign(request, used)
@@ -207,7 +205,9 @@ class OAuth2Refresh(httpx.Auth):
             raise UpstreamError("token endpoint failed", url=self.token_url, status_code=response.status_code)
         if response.status_code != 200:
             raise AuthError(
-                "token refresh refused", url=self.token_url, status_code=response.status_code,
+                "token refresh refused",
+                url=self.token_url,
+                status_code=response.status_code,
                 body=_oauth_error(response),
             )
         try:

@@ -95,8 +95,15 @@ class VendorClient:
 
         async def attempt() -> httpx.Response:
             request = self.http.build_request(
-                method, target, params=params, json=json, headers=headers, content=content,
-                data=data, files=files, timeout=self._timeout(),
+                method,
+                target,
+                params=params,
+                json=json,
+                headers=headers,
+                content=content,
+                data=data,
+                files=files,
+                timeout=self._timeout(),
             )
             return await self._attempt(request)
 
@@ -129,14 +136,19 @@ class VendorClient:
             except httpx.RequestError as exc:
                 logger.debug("%s %s failed: %s", request.method, shown, type(exc).__name__)
                 raise UpstreamError(
-                    f"network error: {type(exc).__name__}", method=request.method, url=request.url,
+                    f"network error: {type(exc).__name__}",
+                    method=request.method,
+                    url=request.url,
                     maybe_processed=not isinstance(exc, _NOT_SENT),
                 ) from exc
             self.limiter.observe(response)
         finally:
             self.limiter.release()
         logger.debug(
-            "%s %s -> %d in %.0f ms", request.method, shown, response.status_code,
+            "%s %s -> %d in %.0f ms",
+            request.method,
+            shown,
+            response.status_code,
             response.elapsed.total_seconds() * 1000,
         )
         error = self.classifier.classify(response, self.limiter.clock.time())
@@ -169,4 +181,3 @@ class VendorClient:
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
-

@@ -16,8 +16,25 @@ REDACTED = "[redacted]"
 #: Query parameter names (lower-cased) whose values are credentials. A name is also treated as
 #: sensitive when it merely *contains* one of ``_SENSITIVE_PARTS`` (``x_api_key``, ``client_secret``).
 SENSITIVE_PARAMS = frozenset(
-    {"hapikey", "apikey", "api_key", "key", "token", "access_token", "refresh_token", "code", "password",
-     "secret", "client_secret", "signature", "sig", "auth", "authorization", "session", "sessionid"}
+    {
+        "hapikey",
+        "apikey",
+        "api_key",
+        "key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "code",
+        "password",
+        "secret",
+        "client_secret",
+        "signature",
+        "sig",
+        "auth",
+        "authorization",
+        "session",
+        "sessionid",
+    }
 )
 # ("auth" is deliberately not a part: it would hide ``author_id``.)
 _SENSITIVE_PARTS = ("key", "token", "secret", "password", "signature")
@@ -46,7 +63,5 @@ def redact_url(url: httpx.URL | str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, REDACTED if is_sensitive_param(k) else v) for k, v in pairs], safe="[]/:,"
-        )
+        query = urlencode([(k, REDACTED if is_sensitive_param(k) else v) for k, v in pairs], safe="[]/:,")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

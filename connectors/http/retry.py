@@ -105,4 +105,3 @@ class RetryPolicy:
             sleep=self.sleep or asyncio.sleep,
         )
         return await retrying(fn)
-

@@ -49,8 +49,12 @@ def test_reprs_hide_secrets():
         Basic("user", "s3cret"),
         BearerToken("s3cret"),
         ApiKeyHeader("s3cret"),
-        OAuth2Refresh(TokenSet(access_token="s3cret", refresh_token="s3cret"), token_url=TOKEN_URL,
-                      client_id="cid", client_secret="s3cret"),
+        OAuth2Refresh(
+            TokenSet(access_token="s3cret", refresh_token="s3cret"),
+            token_url=TOKEN_URL,
+            client_id="cid",
+            client_secret="s3cret",
+        ),
         TokenSet(access_token="s3cret", refresh_token="s3cret"),
     ]
     for auth in auths:
@@ -94,8 +98,9 @@ def make_auth(saved, tokens=None, **kwargs):
         saved.append(new)
 
     tokens = tokens or TokenSet(access_token="access-1", refresh_token="refresh-1")
-    return OAuth2Refresh(tokens, token_url=TOKEN_URL, client_id="cid", client_secret="csecret",
-                         on_refresh=on_refresh, **kwargs)
+    return OAuth2Refresh(
+        tokens, token_url=TOKEN_URL, client_id="cid", client_secret="csecret", on_refresh=on_refresh, **kwargs
+    )
 
 
 async def test_refreshes_on_401_retries_once_and_persists():

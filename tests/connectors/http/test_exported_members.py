@@ -14,7 +14,8 @@ def test_every_public_name_is_exported():
     public = {
         name
         for name, value in vars(http_toolkit).items()
-        if not name.startswith("_") and getattr(value, "__module__", "").startswith("connectors.http")
+        if not name.startswith("_")
+        and getattr(value, "__module__", "").startswith("connectors.http")
         and not isinstance(value, type(http_toolkit))
     }
     assert public <= set(http_toolkit.__all__)
