@@ -65,7 +65,7 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="deskbridge",
             version=VERSION,
-            description="Self-hosted unified ticketing API, wire-compatible with Merge's Unified Ticketing API.",
+            description="Self-hosted unified ticketing API, wire-compatible with Merge's Unified Ticketing API.",  # noqa: E501
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
             components=Components(

@@ -76,6 +76,8 @@ class Connector(Protocol):
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     models: ClassVar[tuple[ModelSupport, ...]]
 
+    def __init__(self, context: ConnectorContext) -> None: ...
+
     @classmethod
     def default_base_url(cls, credentials: dict[str, str]) -> str | None:
         """The vendor host derived from credentials (e.g. a Zendesk subdomain), if any."""

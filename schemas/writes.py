@@ -22,33 +22,33 @@ class RemoteFieldRequest(msgspec.Struct, kw_only=True):
 
 
 class _TicketFields(Input):
-    name: str | None | UnsetType = UNSET
-    assignees: list[str] | None | UnsetType = UNSET
-    assigned_teams: list[str] | None | UnsetType = UNSET
-    creator: str | None | UnsetType = UNSET
-    due_date: datetime | None | UnsetType = UNSET
-    status: TicketStatus | None | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
-    collections: list[str] | None | UnsetType = UNSET
-    ticket_type: str | None | UnsetType = UNSET
-    account: str | None | UnsetType = UNSET
-    contact: str | None | UnsetType = UNSET
-    parent_ticket: str | None | UnsetType = UNSET
-    access_level: TicketAccessLevel | None | UnsetType = UNSET
-    tags: list[str] | None | UnsetType = UNSET
-    roles: list[str] | None | UnsetType = UNSET
-    completed_at: datetime | None | UnsetType = UNSET
-    ticket_url: str | None | UnsetType = UNSET
-    priority: Priority | None | UnsetType = UNSET
-    integration_params: dict[str, Any] | None | UnsetType = UNSET
-    linked_account_params: dict[str, Any] | None | UnsetType = UNSET
-    remote_fields: list[RemoteFieldRequest] | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
+    assignees: list[str] | UnsetType | None = UNSET
+    assigned_teams: list[str] | UnsetType | None = UNSET
+    creator: str | UnsetType | None = UNSET
+    due_date: datetime | UnsetType | None = UNSET
+    status: TicketStatus | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
+    collections: list[str] | UnsetType | None = UNSET
+    ticket_type: str | UnsetType | None = UNSET
+    account: str | UnsetType | None = UNSET
+    contact: str | UnsetType | None = UNSET
+    parent_ticket: str | UnsetType | None = UNSET
+    access_level: TicketAccessLevel | UnsetType | None = UNSET
+    tags: list[str] | UnsetType | None = UNSET
+    roles: list[str] | UnsetType | None = UNSET
+    completed_at: datetime | UnsetType | None = UNSET
+    ticket_url: str | UnsetType | None = UNSET
+    priority: Priority | UnsetType | None = UNSET
+    integration_params: dict[str, Any] | UnsetType | None = UNSET
+    linked_account_params: dict[str, Any] | UnsetType | None = UNSET
+    remote_fields: list[RemoteFieldRequest] | UnsetType | None = UNSET
 
 
 class TicketCreate(_TicketFields):
     """``TicketRequest``."""
 
-    attachments: list[str] | None | UnsetType = UNSET
+    attachments: list[str] | UnsetType | None = UNSET
 
 
 class TicketUpdate(_TicketFields):
@@ -58,38 +58,38 @@ class TicketUpdate(_TicketFields):
 class CommentCreate(Input):
     """``CommentRequest``."""
 
-    user: str | None | UnsetType = UNSET
-    contact: str | None | UnsetType = UNSET
-    body: str | None | UnsetType = UNSET
-    html_body: str | None | UnsetType = UNSET
-    ticket: str | None | UnsetType = UNSET
-    is_private: bool | None | UnsetType = UNSET
-    integration_params: dict[str, Any] | None | UnsetType = UNSET
-    linked_account_params: dict[str, Any] | None | UnsetType = UNSET
+    user: str | UnsetType | None = UNSET
+    contact: str | UnsetType | None = UNSET
+    body: str | UnsetType | None = UNSET
+    html_body: str | UnsetType | None = UNSET
+    ticket: str | UnsetType | None = UNSET
+    is_private: bool | UnsetType | None = UNSET
+    integration_params: dict[str, Any] | UnsetType | None = UNSET
+    linked_account_params: dict[str, Any] | UnsetType | None = UNSET
 
 
 class ContactCreate(Input):
     """``ContactRequest`` (endpoint planned for V1.1)."""
 
-    name: str | None | UnsetType = UNSET
-    email_address: str | None | UnsetType = UNSET
-    phone_number: str | None | UnsetType = UNSET
-    details: str | None | UnsetType = UNSET
-    account: str | None | UnsetType = UNSET
-    integration_params: dict[str, Any] | None | UnsetType = UNSET
-    linked_account_params: dict[str, Any] | None | UnsetType = UNSET
+    name: str | UnsetType | None = UNSET
+    email_address: str | UnsetType | None = UNSET
+    phone_number: str | UnsetType | None = UNSET
+    details: str | UnsetType | None = UNSET
+    account: str | UnsetType | None = UNSET
+    integration_params: dict[str, Any] | UnsetType | None = UNSET
+    linked_account_params: dict[str, Any] | UnsetType | None = UNSET
 
 
 class AttachmentCreate(Input):
     """``AttachmentRequest`` (endpoint planned for V1.1)."""
 
-    file_name: str | None | UnsetType = UNSET
-    ticket: str | None | UnsetType = UNSET
-    file_url: str | None | UnsetType = UNSET
-    content_type: str | None | UnsetType = UNSET
-    uploaded_by: str | None | UnsetType = UNSET
-    integration_params: dict[str, Any] | None | UnsetType = UNSET
-    linked_account_params: dict[str, Any] | None | UnsetType = UNSET
+    file_name: str | UnsetType | None = UNSET
+    ticket: str | UnsetType | None = UNSET
+    file_url: str | UnsetType | None = UNSET
+    content_type: str | UnsetType | None = UNSET
+    uploaded_by: str | UnsetType | None = UNSET
+    integration_params: dict[str, Any] | UnsetType | None = UNSET
+    linked_account_params: dict[str, Any] | UnsetType | None = UNSET
 
 
 class TicketCreateBody(msgspec.Struct, kw_only=True):

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.api.deps import Conn, Organization, ServicesDep
 from app.api.errors import ApiError
 from app.api.state import Services
 from app.db import accounts as account_store
@@ -22,11 +23,11 @@ from app.db.accounts import LinkedAccountRecord
 
 
 def provide_services(state: State) -> Services:
-    services: Services = state.services
+    services: ServicesDep = state.services
     return services
 
 
-async def provide_conn(services: Services) -> AsyncGenerator[AsyncConnection, None]:
+async def provide_conn(services: ServicesDep) -> AsyncGenerator[AsyncConnection, None]:
     async with services.engine.connect() as conn:
         yield conn
 
@@ -41,7 +42,7 @@ def bearer_key(request: Request[Any, Any, Any]) -> str:
     return key.strip()
 
 
-async def provide_organization(request: Request[Any, Any, Any], conn: AsyncConnection) -> str:
+async def provide_organization(request: Request[Any, Any, Any], conn: Conn) -> str:
     organization = await account_store.organization_for_key(conn, bearer_key(request))
     if organization is None:
         raise ApiError(401, "Invalid API key.")
@@ -49,11 +50,11 @@ async def provide_organization(request: Request[Any, Any, Any], conn: AsyncConne
 
 
 async def provide_account(
-    organization: str,
-    conn: AsyncConnection,
+    organization: Organization,
+    conn: Conn,
     x_account_token: Annotated[
         str | None,
-        Parameter(header="X-Account-Token", description="The linked account's token.", required=False),
+        HeaderParameter(name="X-Account-Token", description="The linked account's token.", required=False),
     ] = None,
 ) -> LinkedAccountRecord:
     if not x_account_token:

@@ -14,17 +14,19 @@ import msgspec
 from app.api.errors import bad_request
 
 
-class Cursor(msgspec.Struct, frozen=True):
-    p: int
+class Cursor(msgspec.Struct, frozen=True, omit_defaults=True):
+    p: int = 0
     r: int = 0
+    #: A string key, for lists ordered by something other than ``seq`` (linked accounts: their id).
+    k: str | None = None
 
     @property
     def reverse(self) -> bool:
         return self.r == 1
 
 
-def encode_cursor(position: int, *, reverse: bool = False) -> str:
-    raw = msgspec.json.encode(Cursor(p=position, r=1 if reverse else 0))
+def encode_cursor(position: int = 0, *, reverse: bool = False, key: str | None = None) -> str:
+    raw = msgspec.json.encode(Cursor(p=position, r=1 if reverse else 0, k=key))
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -46,7 +46,9 @@ def problem(problem_type: str, title: str, detail: str, pointer: str | None = No
     )
 
 
-def bad_request(detail: str, *, problem_type: str = "INVALID_REQUEST", pointer: str | None = None) -> ApiError:
+def bad_request(
+    detail: str, *, problem_type: str = "INVALID_REQUEST", pointer: str | None = None
+) -> ApiError:
     return ApiError(400, detail, errors=[problem(problem_type, "Invalid request", detail, pointer)])
 
 

@@ -16,16 +16,15 @@ from typing import Annotated, Any, Literal
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 from sqlalchemy import ColumnElement, Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api import filters as f
 from app.api.cursor import decode_cursor, encode_cursor
+from app.api.deps import Account, Conn
 from app.api.errors import bad_request, not_found
 from app.api.filters import COMMON, Filter
 from app.api.render import RenderOptions, page_bytes, render
-from app.db.accounts import LinkedAccountRecord
 from app.db.records import StoredRow, select_rows
 from app.db.tables import RECORD_TABLES
 from schemas import models as m
@@ -65,14 +64,30 @@ SPECS: tuple[ModelSpec, ...] = (
             Filter("account_id", str, "Tickets of this account.", f.equals("account_id")),
             Filter("contact_id", str, "Tickets of this contact.", f.equals("contact_id")),
             Filter("creator_id", str, "Tickets created by this user.", f.equals("creator_id")),
-            Filter("creator_ids", str, "Comma-separated user ids; any of them created it.", f.any_of("creator_id")),
+            Filter(
+                "creator_ids",
+                str,
+                "Comma-separated user ids; any of them created it.",
+                f.any_of("creator_id"),
+            ),
             Filter("parent_ticket_id", str, "Sub-tickets of this ticket.", f.equals("parent_ticket_id")),
-            Filter("assignee_ids", str, "Comma-separated user ids; any is assigned.", f.linked("Ticket", "assignees")),
-            Filter("collection_ids", str, "Comma-separated collection ids.", f.linked("Ticket", "collections")),
+            Filter(
+                "assignee_ids",
+                str,
+                "Comma-separated user ids; any is assigned.",
+                f.linked("Ticket", "assignees"),
+            ),
+            Filter(
+                "collection_ids", str, "Comma-separated collection ids.", f.linked("Ticket", "collections")
+            ),
             Filter("remote_ids", str, "Comma-separated vendor ids.", f.any_of("remote_id")),
             Filter("tags", str, "Comma-separated tags; any of them is set.", f.linked("Ticket", "tags")),
-            Filter("status", f.StatusFilter, "Status; an empty value selects tickets without one.",
-                   f.equals_or_null("status")),
+            Filter(
+                "status",
+                f.StatusFilter,
+                "Status; an empty value selects tickets without one.",
+                f.equals_or_null("status"),
+            ),
             Filter("priority", f.PriorityFilter, "Priority.", f.equals("priority")),
             Filter("ticket_type", str, "Ticket type (exact).", f.equals("ticket_type")),
             Filter("name", str, "Ticket name (exact).", f.equals("name")),
@@ -83,8 +98,15 @@ SPECS: tuple[ModelSpec, ...] = (
             *f.time_range("remote_updated", "remote_updated_at", "tickets updated in the vendor"),
         ),
         expand=(
-            "account", "assigned_teams", "assignees", "attachments", "collections", "contact", "creator",
-            "parent_ticket", "permissions",
+            "account",
+            "assigned_teams",
+            "assignees",
+            "attachments",
+            "collections",
+            "contact",
+            "creator",
+            "parent_ticket",
+            "permissions",
         ),
         enum_fields=("priority", "status", "ticket_type"),
     ),
@@ -94,8 +116,12 @@ SPECS: tuple[ModelSpec, ...] = (
         filters=(
             *COMMON,
             Filter("ticket_id", str, "Comments of this ticket.", f.equals("ticket_id")),
-            Filter("remote_created_after", datetime, "Created in the vendor after this datetime.",
-                   f.after("remote_created_at")),
+            Filter(
+                "remote_created_after",
+                datetime,
+                "Created in the vendor after this datetime.",
+                f.after("remote_created_at"),
+            ),
         ),
         expand=("contact", "ticket", "user"),
     ),
@@ -111,7 +137,9 @@ SPECS: tuple[ModelSpec, ...] = (
         path="users",
         filters=(
             *COMMON,
-            Filter("email_address", str, "Email address (case-insensitive).", f.lower_equals("email_address")),
+            Filter(
+                "email_address", str, "Email address (case-insensitive).", f.lower_equals("email_address")
+            ),
             Filter("team", str, "Users of this team.", f.linked("User", "teams", many=False)),
             Filter("teams", str, "Comma-separated team ids; member of any.", f.linked("User", "teams")),
             Filter("roles", str, "Comma-separated role ids; has any.", f.linked("User", "roles")),
@@ -126,8 +154,12 @@ SPECS: tuple[ModelSpec, ...] = (
         filters=(
             *COMMON,
             Filter("ticket_id", str, "Attachments of this ticket.", f.equals("ticket_id")),
-            Filter("remote_created_after", datetime, "Created in the vendor after this datetime.",
-                   f.after("remote_created_at")),
+            Filter(
+                "remote_created_after",
+                datetime,
+                "Created in the vendor after this datetime.",
+                f.after("remote_created_at"),
+            ),
         ),
         expand=("ticket",),
     ),
@@ -136,10 +168,16 @@ SPECS: tuple[ModelSpec, ...] = (
         path="collections",
         filters=(
             *COMMON,
-            Filter("collection_type", Literal["LIST", "PROJECT", ""], "Collection type.",
-                   f.equals_or_null("collection_type")),
+            Filter(
+                "collection_type",
+                Literal["LIST", "PROJECT", ""],
+                "Collection type.",
+                f.equals_or_null("collection_type"),
+            ),
             Filter("name", str, "Collection name (exact).", f.equals("name")),
-            Filter("parent_collection_id", str, "Children of this collection.", f.equals("parent_collection_id")),
+            Filter(
+                "parent_collection_id", str, "Children of this collection.", f.equals("parent_collection_id")
+            ),
         ),
         expand=("parent_collection", "permissions"),
         enum_fields=("collection_type",),
@@ -154,30 +192,44 @@ def _param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter
 
 
 def _optional(typ: Any, description: str) -> Any:
-    return Annotated[typ | None, Parameter(description=description, required=False)]
+    return Annotated[typ | None, QueryParameter(description=description, required=False)]
 
 
 def _flag(description: str) -> Any:
-    return Annotated[bool, Parameter(description=description, required=False)]
+    return Annotated[bool, QueryParameter(description=description, required=False)]
 
 
 def _view_params(spec: ModelSpec) -> list[inspect.Parameter]:
     """Parameters shared by list and retrieve: what to include in each object."""
     params = [
         _param("include_remote_data", _flag("Include the vendor's original payload as remote_data."), False),
-        _param("include_shell_data", _flag("Accepted for compatibility; deskbridge keeps no shell records."),
-               False),
+        _param(
+            "include_shell_data",
+            _flag("Accepted for compatibility; deskbridge keeps no shell records."),
+            False,
+        ),
     ]
     if spec.expand:
-        params.append(_param("expand", _optional(list[str], "Relations to return as objects, comma-separated: "
-                                                 + ", ".join(spec.expand))))
+        params.append(
+            _param(
+                "expand",
+                _optional(
+                    list[str], "Relations to return as objects, comma-separated: " + ", ".join(spec.expand)
+                ),
+            )
+        )
     if spec.enum_fields:
-        described = "Comma-separated fields to return as the vendor's raw value: " + ", ".join(spec.enum_fields)
+        described = "Comma-separated fields to return as the vendor's raw value: " + ", ".join(
+            spec.enum_fields
+        )
         params.append(_param("show_enum_origins", _optional(str, described)))
         params.append(_param("remote_fields", _optional(str, "Deprecated alias of show_enum_origins.")))
     if spec.model == "Ticket":
-        params.append(_param("include_remote_fields", _flag("Accepted; vendor custom fields are not mapped yet."),
-                             False))
+        params.append(
+            _param(
+                "include_remote_fields", _flag("Accepted; vendor custom fields are not mapped yet."), False
+            )
+        )
     return params
 
 
@@ -187,12 +239,15 @@ def _render_options(spec: ModelSpec, params: dict[str, Any]) -> RenderOptions:
         expand.extend(f.csv(value))
     unknown = sorted(set(expand) - set(spec.expand))
     if unknown:
-        raise bad_request(f"expand: unknown relation(s) {', '.join(unknown)}; allowed: {', '.join(spec.expand)}")
+        raise bad_request(
+            f"expand: unknown relation(s) {', '.join(unknown)}; allowed: {', '.join(spec.expand)}"
+        )
     origins = f.csv(params.get("show_enum_origins") or params.get("remote_fields") or "")
     bad = sorted(set(origins) - set(spec.enum_fields))
     if bad:
-        raise bad_request(f"show_enum_origins: unknown field(s) {', '.join(bad)}; allowed: "
-                          + ", ".join(spec.enum_fields))
+        raise bad_request(
+            f"show_enum_origins: unknown field(s) {', '.join(bad)}; allowed: " + ", ".join(spec.enum_fields)
+        )
     return RenderOptions(
         expand=tuple(dict.fromkeys(expand)),
         include_remote_data=bool(params.get("include_remote_data")),
@@ -206,8 +261,8 @@ Handler = Callable[..., Coroutine[Any, Any, Response[bytes]]]
 def _with_signature(fn: Handler, name: str, params: list[inspect.Parameter]) -> Handler:
     """Give ``fn(**kwargs)`` an explicit signature so Litestar validates and documents each parameter."""
     fixed = [
-        _param("account", LinkedAccountRecord),
-        _param("conn", AsyncConnection),
+        _param("account", Account, inspect.Parameter.empty),
+        _param("conn", Conn, inspect.Parameter.empty),
     ]
     fn.__signature__ = inspect.Signature([*fixed, *params], return_annotation=Response[bytes])  # type: ignore[attr-defined]
     fn.__annotations__ = {p.name: p.annotation for p in [*fixed, *params]} | {"return": Response[bytes]}
@@ -230,14 +285,21 @@ def list_handler(spec: ModelSpec) -> HTTPRouteHandler:
     params = [
         *(_param(flt.param, _optional(flt.type, flt.description)) for flt in spec.filters),
         _param("cursor", _optional(str, "The next or previous cursor of an earlier page.")),
-        _param("page_size", Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, required=False,
-                                                      description="Results per page (1-100).")],
-               DEFAULT_PAGE_SIZE),
+        _param(
+            "page_size",
+            Annotated[
+                int,
+                QueryParameter(
+                    ge=1, le=MAX_PAGE_SIZE, required=False, description="Results per page (1-100)."
+                ),
+            ],
+            DEFAULT_PAGE_SIZE,
+        ),
         _param("include_deleted_data", _flag("Include records deleted in the vendor."), False),
         *_view_params(spec),
     ]
 
-    async def list_records(account: LinkedAccountRecord, conn: AsyncConnection, **q: Any) -> Response[bytes]:
+    async def list_records(account: Account, conn: Conn, **q: Any) -> Response[bytes]:
         where: list[ColumnElement[bool]] = [table.c.linked_account_id == account.id]
         if not q["include_deleted_data"]:
             where.append(table.c.remote_was_deleted.is_(False))
@@ -258,13 +320,15 @@ def list_handler(spec: ModelSpec) -> HTTPRouteHandler:
         description=f"Returns a page of {spec.model} objects of the linked account, oldest first.",
         operation_id=f"{spec.path}_list",
         tags=[spec.path],
-        responses={200: ResponseSpec(data_container=Page[spec.struct], description="A page"),  # type: ignore[name-defined]
-                   **_ERRORS},
+        responses={
+            200: ResponseSpec(data_container=Page[spec.struct], description="A page"),  # type: ignore[name-defined]
+            **_ERRORS,
+        },
     )(handler)
 
 
 async def _page(
-    conn: AsyncConnection,
+    conn: Conn,
     table: Table,
     where: list[ColumnElement[bool]],
     cursor: Any,
@@ -272,8 +336,9 @@ async def _page(
     extras: bool,
 ) -> tuple[list[StoredRow], str | None, str | None]:
     if cursor is not None and cursor.reverse:
-        rows = await select_rows(conn, table, [*where, table.c.seq < cursor.p], limit=size + 1,
-                                 descending=True, with_extras=extras)
+        rows = await select_rows(
+            conn, table, [*where, table.c.seq < cursor.p], limit=size + 1, descending=True, with_extras=extras
+        )
         more_before = len(rows) > size
         rows = rows[:size][::-1]
         previous_cursor = encode_cursor(rows[0].seq, reverse=True) if more_before else None
@@ -291,10 +356,13 @@ async def _page(
 def retrieve_handler(spec: ModelSpec) -> HTTPRouteHandler:
     table = RECORD_TABLES[spec.model]
 
-    async def retrieve_record(account: LinkedAccountRecord, conn: AsyncConnection, **q: Any) -> Response[bytes]:
+    async def retrieve_record(account: Account, conn: Conn, **q: Any) -> Response[bytes]:
         options = _render_options(spec, q)
         rows = await select_rows(
-            conn, table, [table.c.linked_account_id == account.id, table.c.id == q["id"]], limit=1,
+            conn,
+            table,
+            [table.c.linked_account_id == account.id, table.c.id == q["id"]],
+            limit=1,
             with_extras=options.extras,
         )
         if not rows:
@@ -302,16 +370,25 @@ def retrieve_handler(spec: ModelSpec) -> HTTPRouteHandler:
         (item,) = await render(conn, account.id, spec.model, rows, options)
         return _json(item)
 
-    params = [_param("id", Annotated[str, Parameter(description=f"The {spec.model}'s id.")], inspect.Parameter.empty),
-              *_view_params(spec)]
+    params = [
+        _param(
+            "id",
+            Annotated[str, PathParameter(description=f"The {spec.model}'s id.")],
+            inspect.Parameter.empty,
+        ),
+        *_view_params(spec),
+    ]
     handler = _with_signature(retrieve_record, f"retrieve_{spec.path}", params)
     return get(
         f"/{spec.path}/{{id:str}}",
         summary=f"Retrieve a {spec.model}",
         operation_id=f"{spec.path}_retrieve",
         tags=[spec.path],
-        responses={200: ResponseSpec(data_container=spec.struct, description=f"The {spec.model}"),
-                   404: ResponseSpec(data_container=ErrorBody, description="No such object"), **_ERRORS},
+        responses={
+            200: ResponseSpec(data_container=spec.struct, description=f"The {spec.model}"),
+            404: ResponseSpec(data_container=ErrorBody, description="No such object"),
+            **_ERRORS,
+        },
     )(handler)
 
 

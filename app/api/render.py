@@ -71,7 +71,9 @@ async def render(
     return [_encoder.encode(doc) for doc in docs]
 
 
-async def _expand(conn: AsyncConnection, account_id: str, model: str, docs: list[dict[str, Any]], name: str) -> None:
+async def _expand(
+    conn: AsyncConnection, account_id: str, model: str, docs: list[dict[str, Any]], name: str
+) -> None:
     relation = RELATIONS[model].get(name)
     if relation is None:  # e.g. Ticket.permissions: already embedded objects
         return
@@ -86,7 +88,9 @@ async def _expand(conn: AsyncConnection, account_id: str, model: str, docs: list
         return
     table = RECORD_TABLES[relation.target]
     rows = await conn.execute(
-        select(table.c.id, table.c.data).where(table.c.linked_account_id == account_id, table.c.id.in_(wanted))
+        select(table.c.id, table.c.data).where(
+            table.c.linked_account_id == account_id, table.c.id.in_(wanted)
+        )
     )
     found = {row.id: _decoder.decode(row.data) for row in rows}
     for doc in docs:

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from litestar.handlers import HTTPRouteHandler
 
-from app.api import records
+from app.api import accounts, records, sync, writes
 
-ROUTES: list[HTTPRouteHandler] = [*records.HANDLERS]
+ROUTES: list[HTTPRouteHandler] = [*records.HANDLERS, *writes.HANDLERS, *accounts.HANDLERS, *sync.HANDLERS]

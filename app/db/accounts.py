@@ -115,7 +115,9 @@ async def ensure_api_key(conn: AsyncConnection, key: str, *, name: str = "DESKBR
 
 
 async def organization_for_key(conn: AsyncConnection, key: str) -> str | None:
-    found = await conn.scalar(select(api_keys.c.organization_id).where(api_keys.c.key_hash == token_hash(key)))
+    found = await conn.scalar(
+        select(api_keys.c.organization_id).where(api_keys.c.key_hash == token_hash(key))
+    )
     return str(found) if found else None
 
 
@@ -161,7 +163,9 @@ async def link_account(
         "completed_at": now,
     }
     if existing is not None:
-        await conn.execute(update(linked_accounts).where(linked_accounts.c.id == existing.id).values(**values))
+        await conn.execute(
+            update(linked_accounts).where(linked_accounts.c.id == existing.id).values(**values)
+        )
         token = box.decrypt(existing.account_token).decode()
         account_id, created = str(existing.id), False
     else:
@@ -184,7 +188,9 @@ async def link_account(
     return account, token, created
 
 
-async def account_for_token(conn: AsyncConnection, organization_id: str, token: str) -> LinkedAccountRecord | None:
+async def account_for_token(
+    conn: AsyncConnection, organization_id: str, token: str
+) -> LinkedAccountRecord | None:
     """The linked account of ``token`` if it belongs to ``organization_id`` (the tenant boundary)."""
     row = (
         await conn.execute(
@@ -197,7 +203,9 @@ async def account_for_token(conn: AsyncConnection, organization_id: str, token: 
     return _account(row) if row else None
 
 
-async def get_account(conn: AsyncConnection, organization_id: str, account_id: str) -> LinkedAccountRecord | None:
+async def get_account(
+    conn: AsyncConnection, organization_id: str, account_id: str
+) -> LinkedAccountRecord | None:
     row = (
         await conn.execute(
             select(*_ACCOUNT_COLUMNS).where(
@@ -209,7 +217,9 @@ async def get_account(conn: AsyncConnection, organization_id: str, account_id: s
 
 
 async def account_token(conn: AsyncConnection, box: SecretBox, account_id: str) -> str:
-    sealed = await conn.scalar(select(linked_accounts.c.account_token).where(linked_accounts.c.id == account_id))
+    sealed = await conn.scalar(
+        select(linked_accounts.c.account_token).where(linked_accounts.c.id == account_id)
+    )
     return box.decrypt(sealed).decode()
 
 
@@ -234,7 +244,9 @@ async def list_accounts(
 
 async def set_status(conn: AsyncConnection, account_id: str, status: str, detail: str | None) -> None:
     await conn.execute(
-        update(linked_accounts).where(linked_accounts.c.id == account_id).values(status=status, status_detail=detail)
+        update(linked_accounts)
+        .where(linked_accounts.c.id == account_id)
+        .values(status=status, status_detail=detail)
     )
 
 
@@ -247,7 +259,9 @@ async def delete_account(conn: AsyncConnection, account_id: str) -> None:
 async def count_accounts(conn: AsyncConnection, organization_id: str) -> int:
     return int(
         await conn.scalar(
-            select(func.count()).select_from(linked_accounts).where(linked_accounts.c.organization_id == organization_id)
+            select(func.count())
+            .select_from(linked_accounts)
+            .where(linked_accounts.c.organization_id == organization_id)
         )
         or 0
     )
@@ -285,7 +299,9 @@ async def create_link_token(
 
 
 async def find_link_token(conn: AsyncConnection, token: str) -> Row[Any] | None:
-    return (await conn.execute(select(link_tokens).where(link_tokens.c.token_hash == token_hash(token)))).first()
+    return (
+        await conn.execute(select(link_tokens).where(link_tokens.c.token_hash == token_hash(token)))
+    ).first()
 
 
 async def complete_link_token(conn: AsyncConnection, link_id: str, account_id: str) -> str | None:

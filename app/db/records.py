@@ -79,15 +79,25 @@ def _column_value(column: str, value: Any) -> Any:
     return value
 
 
-def _localize(account_id: str, model_name: str, record: RemoteRecord[Any], rid: str) -> CommonModel:
+def localize(
+    account_id: str, model_name: str, record: RemoteRecord[Any], *, now: int | None = None
+) -> CommonModel:
     """The record as we serve it: our ids everywhere, no ``remote_data`` (stored apart)."""
+    rid = record_id(account_id, model_name, str(record.model.remote_id))
+    stamp = from_micros(now_micros() if now is None else now)
     changes: dict[str, Any] = {
         field: translate(account_id, relation.target, getattr(record.model, field))
         for field, relation in RELATIONS[model_name].items()
     }
     deleted = bool(getattr(record.model, "remote_was_deleted", False))
     model: CommonModel = msgspec.structs.replace(
-        record.model, id=rid, remote_data=None, remote_was_deleted=deleted, **changes
+        record.model,
+        id=rid,
+        remote_data=None,
+        remote_was_deleted=deleted,
+        created_at=stamp,
+        modified_at=stamp,
+        **changes,
     )
     return model
 
@@ -107,17 +117,23 @@ async def upsert_records(
     existing = {
         row.remote_id: row
         for row in await conn.execute(
-            select(table.c.seq, table.c.remote_id, table.c.created_at, table.c.modified_at, table.c.data,
-                   table.c.remote_data, table.c.enum_origins)
-            .where(table.c.linked_account_id == account_id, table.c.remote_id.in_(list(by_remote)))
+            select(
+                table.c.seq,
+                table.c.remote_id,
+                table.c.created_at,
+                table.c.modified_at,
+                table.c.data,
+                table.c.remote_data,
+                table.c.enum_origins,
+            ).where(table.c.linked_account_id == account_id, table.c.remote_id.in_(list(by_remote)))
         )
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     stored: list[CommonModel] = []
     for remote_id, record in by_remote.items():
-        rid = record_id(account_id, model_name, remote_id)
-        model = _localize(account_id, model_name, record, rid)
+        model = localize(account_id, model_name, record, now=now)
+        rid = str(model.id)
         remote_data = _encoder.encode([RemoteData(path=record.path, data=record.raw)])
         origins = _encoder.encode(record.enum_origins) if record.enum_origins else None
         old = existing.get(remote_id)
@@ -185,7 +201,12 @@ async def _write_links(
 
 
 async def mark_deleted(
-    conn: AsyncConnection, account_id: str, model_name: str, remote_ids: Sequence[str], *, now: int | None = None
+    conn: AsyncConnection,
+    account_id: str,
+    model_name: str,
+    remote_ids: Sequence[str],
+    *,
+    now: int | None = None,
 ) -> int:
     """Flag records the vendor deleted; their JSON is rewritten so served bytes agree with the flag."""
     table = RECORD_TABLES[model_name]
@@ -223,7 +244,12 @@ async def select_rows(
     """Rows in ``seq`` order; ``with_extras`` also loads ``remote_data`` and ``enum_origins``."""
     extras = (table.c.remote_data, table.c.enum_origins) if with_extras else ()
     order = table.c.seq.desc() if descending else table.c.seq.asc()
-    stmt = select(table.c.seq, table.c.id, table.c.data, *extras).where(and_(*where)).order_by(order).limit(limit)
+    stmt = (
+        select(table.c.seq, table.c.id, table.c.data, *extras)
+        .where(and_(*where))
+        .order_by(order)
+        .limit(limit)
+    )
     result = await conn.execute(stmt)
     return [_stored(row, with_extras) for row in result]
 

@@ -74,7 +74,9 @@ linked_accounts = Table(
     Column("account_token", LargeBinary, nullable=False),  # Fernet token, returned again on relink
     Column("completed_at", Micros),
     Column("created_at", Micros, nullable=False),
-    UniqueConstraint("organization_id", "integration", "end_user_origin_id", name="uq_linked_accounts_origin"),
+    UniqueConstraint(
+        "organization_id", "integration", "end_user_origin_id", name="uq_linked_accounts_origin"
+    ),
 )
 
 link_tokens = Table(

@@ -1,0 +1,194 @@
+"""A test double vendor: an in-memory desk and its connector, registered as ``fakedesk``.
+
+It stands in for real vendors in the service's own tests (facade, linking, writes); real vendors are
+tested against their emulators. Each desk is keyed by its base URL, so two linked accounts can point at
+the same desk or at different ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+from msgspec import UNSET
+
+from connectors import registry
+from connectors.base import (
+    CREATE,
+    FETCH,
+    UPDATE,
+    ConnectorContext,
+    CredentialField,
+    ModelSupport,
+    RemoteRecord,
+)
+from connectors.http.errors import AuthError, ConnectorError, RejectedError
+from schemas.models import Comment, Ticket
+from schemas.writes import CommentCreate, TicketCreate, TicketUpdate, set_fields
+
+GOOD_KEY = "good-key"
+
+_STATUS_TO_VENDOR = {"OPEN": "open", "CLOSED": "done", "IN_PROGRESS": "working", "ON_HOLD": "waiting"}
+_STATUS_FROM_VENDOR = {v: k for k, v in _STATUS_TO_VENDOR.items()}
+
+
+@dataclass
+class FakeDesk:
+    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Raised by the next write, to test error mapping.
+    fail_next: ConnectorError | Exception | None = None
+    calls: list[str] = field(default_factory=list)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+
+DESKS: dict[str, FakeDesk] = {}
+
+
+def desk(base_url: str) -> FakeDesk:
+    return DESKS.setdefault(base_url.rstrip("/"), FakeDesk())
+
+
+def ticket_record(raw: dict[str, Any]) -> RemoteRecord[Ticket]:
+    """The fake's mapping: vendor dict -> common Ticket (vendor ids in relations)."""
+    return RemoteRecord(
+        model=Ticket(
+            remote_id=raw["id"],
+            name=raw.get("title"),
+            description=raw.get("body"),
+            status=_STATUS_FROM_VENDOR.get(raw.get("state") or ""),
+            priority=raw.get("priority"),
+            assignees=raw.get("assignee_ids") or [],
+            account=raw.get("org_id"),
+            contact=raw.get("requester_id"),
+            tags=raw.get("labels") or [],
+            ticket_type=raw.get("kind"),
+        ),
+        path=f"/tickets/{raw['id']}",
+        raw=dict(raw),
+        enum_origins={
+            "status": raw.get("state"),
+            "priority": raw.get("priority"),
+            "ticket_type": raw.get("kind"),
+        },
+    )
+
+
+def _vendor_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    mapping = {
+        "name": "title",
+        "description": "body",
+        "priority": "priority",
+        "assignees": "assignee_ids",
+        "account": "org_id",
+        "contact": "requester_id",
+        "tags": "labels",
+        "ticket_type": "kind",
+    }
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "status":
+            out["state"] = _STATUS_TO_VENDOR[value] if value else None
+        elif key in mapping:
+            out[mapping[key]] = value.value if hasattr(value, "value") else value
+    return out
+
+
+@registry.register
+class FakeDeskConnector:
+    slug: ClassVar[str] = "fakedesk"
+    name: ClassVar[str] = "Fake Desk"
+    color: ClassVar[str] = "#123456"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField(name="api_key", label="API key"),
+    )
+    models: ClassVar[tuple[ModelSupport, ...]] = (
+        ModelSupport(
+            model="Ticket",
+            operations=(FETCH, CREATE, UPDATE),
+            required_post_parameters=("name",),
+            supported_fields=(
+                "name",
+                "description",
+                "status",
+                "priority",
+                "assignees",
+                "account",
+                "contact",
+                "tags",
+                "ticket_type",
+            ),
+        ),
+        ModelSupport(
+            model="Comment",
+            operations=(FETCH, CREATE),
+            required_post_parameters=("ticket", "body"),
+            supported_fields=("body", "ticket", "is_private", "user", "contact"),
+        ),
+        ModelSupport(model="User"),
+        ModelSupport(model="Contact"),
+        ModelSupport(model="Account"),
+        ModelSupport(model="Team"),
+        ModelSupport(model="Attachment"),
+    )
+
+    def __init__(self, context: ConnectorContext) -> None:
+        self.context = context
+        self.desk = desk(context.base_url or "")
+
+    @classmethod
+    def default_base_url(cls, credentials: dict[str, str]) -> str | None:
+        return None
+
+    def _guard(self, call: str) -> None:
+        self.desk.calls.append(call)
+        if self.context.credentials.get("api_key") != GOOD_KEY:
+            raise AuthError("401 from fakedesk")
+        if self.desk.fail_next is not None:
+            error, self.desk.fail_next = self.desk.fail_next, None
+            raise error
+
+    async def check_credentials(self) -> None:
+        self._guard("check")
+
+    async def create_ticket(self, ticket: TicketCreate) -> RemoteRecord[Ticket]:
+        self._guard("create_ticket")
+        if not ticket.name:
+            raise RejectedError("title: can't be blank")
+        raw = {"id": str(next(self.desk.ids)), "state": "open", **_vendor_fields(set_fields(ticket))}
+        self.desk.tickets[raw["id"]] = raw
+        return ticket_record(raw)
+
+    async def update_ticket(self, remote_id: str, changes: TicketUpdate) -> RemoteRecord[Ticket]:
+        self._guard("update_ticket")
+        raw = self.desk.tickets.setdefault(remote_id, {"id": remote_id})
+        raw.update(_vendor_fields(set_fields(changes)))
+        return ticket_record(raw)
+
+    async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
+        self._guard("create_comment")
+        raw = {
+            "id": str(next(self.desk.ids)),
+            "ticket_id": comment.ticket,
+            "text": comment.body or comment.html_body,
+            "internal": bool(comment.is_private) if comment.is_private is not UNSET else False,
+            "author_id": comment.user or None,
+        }
+        self.desk.comments[raw["id"]] = raw
+        return RemoteRecord(
+            model=Comment(
+                remote_id=raw["id"],
+                ticket=raw["ticket_id"],
+                body=raw["text"],
+                is_private=raw["internal"],
+                user=raw["author_id"],
+            ),
+            path=f"/tickets/{raw['ticket_id']}/comments",
+            raw=raw,
+        )
+
+
+def unreachable() -> httpx.ConnectError:
+    return httpx.ConnectError("connection refused")
