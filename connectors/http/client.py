@@ -9,6 +9,7 @@ policy. Vendor connectors call ``request`` for writes and ``paginate`` for reads
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -130,6 +131,7 @@ class VendorClient:
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         shown = redact_url(request.url)
         await self.limiter.acquire()
+        started = time.perf_counter()
         try:
             try:
                 response = await self.http.send(request, auth=self.auth or httpx.USE_CLIENT_DEFAULT)
@@ -149,7 +151,7 @@ class VendorClient:
             request.method,
             shown,
             response.status_code,
-            response.elapsed.total_seconds() * 1000,
+            (time.perf_counter() - started) * 1000,
         )
         error = self.classifier.classify(response, self.limiter.clock.time())
         if error is not None:
