@@ -62,7 +62,8 @@ class RateLimiter:
         reserve: Treat the window as exhausted when this many requests remain (leave room for
             other clients of the account, e.g. the end user's own scripts).
         pace: Spread the remaining requests evenly over the time left to the reset.
-        default_pause: Pause after a throttle or an exhausted window that named no reset time.
+        default_pause: Pause after a throttle or an exhausted window that named no reset time, when
+            no quota is configured (otherwise the longest quota window is used).
     """
 
     def __init__(
@@ -118,8 +119,12 @@ class RateLimiter:
             self.release()
 
     def pause(self, seconds: float | None) -> None:
-        """Start nothing for ``seconds`` (``None``: the default pause), e.g. after a throttle."""
-        wait = self._default_pause if seconds is None else seconds
+        """Start nothing for ``seconds``, e.g. after a throttle.
+
+        ``None`` (the vendor did not say) waits the longest documented quota window - a full window
+        is enough for any rolling limit to forget us - or ``default_pause`` without a quota.
+        """
+        wait = self._fallback_window() if seconds is None else seconds
         self._not_before = max(self._not_before, self.clock.monotonic() + wait)
 
     def observe(self, response: httpx.Response) -> None:
@@ -134,13 +139,13 @@ class RateLimiter:
             return
         left = state.remaining - self._reserve
         if left <= 0:
-            self.pause(state.reset_after if state.reset_after is not None else self._fallback_window())
+            self.pause(state.reset_after)
         elif self._pace and state.reset_after is not None:
             # Leave each of the ``left`` requests an equal share of the time to reset.
             self._not_before = max(self._not_before, self.clock.monotonic() + state.reset_after / left)
 
     def _fallback_window(self) -> float:
-        return min((w.quota.per for w in self._windows), default=self._default_pause)
+        return max((w.quota.per for w in self._windows), default=self._default_pause)
 
 
 class LimiterRegistry:

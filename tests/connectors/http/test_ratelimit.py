@@ -166,3 +166,15 @@ def test_registry_shares_one_limiter_per_account():
     registry.forget("a")
     registry.get("a")
     assert made == ["a", "b", "a"]
+
+
+async def test_a_throttle_without_hints_waits_the_longest_quota_window():
+    clock = FakeClock()
+    hubspot = RateLimiter(
+        [Quota(requests=110, per=10), Quota(requests=11, per=1)], clock=clock, default_pause=60
+    )
+    hubspot.observe(resp(429))
+    assert hubspot.delay() == pytest.approx(10)
+    bare = RateLimiter(clock=clock, default_pause=60)
+    bare.observe(resp(429))
+    assert bare.delay() == pytest.approx(60)
