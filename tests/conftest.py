@@ -15,15 +15,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.engine import create_engine, migrate
-
-try:
-    from tests.support import postgres as pg
-except ImportError:  # TEMP until tests/support lands
-    pg = None  # type: ignore[assignment]
+from tests.support import postgres as pg
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -68,17 +62,6 @@ def postgres_template(postgres_server: pg.ThrowawayPostgres) -> str:
     return "deskbridge_template"
 
 
-async def _clone_postgres(server: pg.ThrowawayPostgres, template: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(server.url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    finally:
-        await admin.dispose()
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A freshly migrated, empty store on each backend."""
@@ -89,7 +72,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     server: pg.ThrowawayPostgres = request.getfixturevalue("postgres_server")
     template: str = request.getfixturevalue("postgres_template")
-    yield await _clone_postgres(server, template)
+    yield server.create_database(f"t_{uuid.uuid4().hex[:12]}", template=template)
 
 
 @pytest.fixture(autouse=True)

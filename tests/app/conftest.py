@@ -86,7 +86,9 @@ async def service(database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
     engine = create_engine(database_url)
     async with engine.begin() as conn:
         api_key = await account_store.create_api_key(conn, "tests")
-    app = create_app(settings, engine=engine)
+    # The app builds its own engine: the test client runs it on another event loop, and asyncpg
+    # connections belong to the loop that opened them. ``engine`` is for the test's own queries.
+    app = create_app(settings)
     try:
         async with AsyncTestClient(app=app) as client:
             yield Service(client=client, engine=engine, api_key=api_key, settings=settings)
