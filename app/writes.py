@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import httpx
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,10 +39,6 @@ from schemas.writes import CommentCreate, TicketCreate, TicketUpdate, set_fields
 log = logging.getLogger("deskbridge.writes")
 
 W = TypeVar("W", bound=msgspec.Struct)
-
-#: Errors raised before the request left us: the vendor saw nothing, a retry is safe.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
 
 def unrecognized_fields(raw_model: Any, input_type: type[msgspec.Struct]) -> list[ValidationProblem]:
     """Merge ignores unknown fields of a write and says so as warnings; so do we."""
@@ -113,7 +108,7 @@ async def _call_vendor(
             429, "The vendor's rate limit is exhausted; retry later.", headers={"Retry-After": str(retry)}
         ) from None
     except UpstreamError as exc:
-        if isinstance(exc.__cause__, _NOT_SENT):
+        if not exc.maybe_processed:
             raise ApiError(
                 503, "The vendor could not be reached; nothing was written.", headers={"Retry-After": "5"}
             ) from None

@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import httpx
 import msgspec
 
+from connectors.http.ratelimit import RateLimiter
+from connectors.http.retry import RetryPolicy
 from schemas.models import Comment, CommonModel, Ticket
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
 
@@ -65,6 +67,10 @@ class ConnectorContext(msgspec.Struct, kw_only=True):
     base_url: str | None = None
     #: Persists credentials that changed on the way (an OAuth refresh rotating its tokens).
     save_credentials: CredentialsSaver | None = None
+    #: The linked account's limiter, shared by every connector instance of that account.
+    limiter: RateLimiter | None = None
+    #: Retry policy (tests pass ``RetryPolicy.for_tests()`` so nothing sleeps).
+    retry: RetryPolicy | None = None
 
 
 class Connector(Protocol):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
+import msgspec
+
 from schemas.base import Base
 
 
@@ -189,7 +191,7 @@ MODELS: Final[dict[str, type[CommonModel]]] = {
 }
 
 
-class Relation(Base, frozen=True):
+class Relation(msgspec.Struct, frozen=True, kw_only=True):
     """A field of a model that points at another common model."""
 
     target: str

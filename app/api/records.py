@@ -348,9 +348,9 @@ async def _page(
     rows = await select_rows(conn, table, [*where, *bound], limit=size + 1, with_extras=extras)
     more_after = len(rows) > size
     rows = rows[:size]
-    next_cursor = encode_cursor(rows[-1].seq) if more_after else None
-    previous_cursor = encode_cursor(rows[0].seq, reverse=True) if cursor is not None and rows else None
-    return rows, next_cursor, previous_cursor
+    after = encode_cursor(rows[-1].seq) if more_after else None
+    before = encode_cursor(rows[0].seq, reverse=True) if cursor is not None and rows else None
+    return rows, after, before
 
 
 def retrieve_handler(spec: ModelSpec) -> HTTPRouteHandler:

@@ -7,7 +7,7 @@ token on relink), encrypted with the ``SecretBox``. Vendor credentials are only 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Unpack
 
 import msgspec
 from sqlalchemy import Row, delete, func, insert, select, update
@@ -57,7 +57,7 @@ _ACCOUNT_COLUMNS = (
 )
 
 
-def _account(row: Row[Any]) -> LinkedAccountRecord:
+def _account(row: Row[Unpack[tuple[Any, ...]]]) -> LinkedAccountRecord:
     m = row._mapping
     return LinkedAccountRecord(
         id=m["id"],
@@ -220,6 +220,8 @@ async def account_token(conn: AsyncConnection, box: SecretBox, account_id: str) 
     sealed = await conn.scalar(
         select(linked_accounts.c.account_token).where(linked_accounts.c.id == account_id)
     )
+    if sealed is None:
+        raise LookupError(f"linked account {account_id} does not exist")
     return box.decrypt(sealed).decode()
 
 

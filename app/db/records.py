@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Unpack
 
 import msgspec
 from sqlalchemy import ColumnElement, Row, Table, and_, delete, insert, select, update
@@ -254,7 +254,7 @@ async def select_rows(
     return [_stored(row, with_extras) for row in result]
 
 
-def _stored(row: Row[Any], with_extras: bool) -> StoredRow:
+def _stored(row: Row[Unpack[tuple[Any, ...]]], with_extras: bool) -> StoredRow:
     if with_extras:
         return StoredRow(row[0], row[1], row[2], row[3], row[4])
     return StoredRow(row[0], row[1], row[2], None, None)

@@ -210,9 +210,7 @@ async def test_vendor_errors_map_to_non_retryable_answers(
 async def test_unreachable_vendor_is_503_because_nothing_was_sent(
     service: Service, linked: dict[str, Any]
 ) -> None:
-    error = UpstreamError("connect failed")
-    error.__cause__ = httpx.ConnectError("refused")
-    fakes.desk(desk_url("desk-a")).fail_next = error
+    fakes.desk(desk_url("desk-a")).fail_next = UpstreamError("connect failed", maybe_processed=False)
     r = await post(service, linked["account_token"], "/tickets", {"name": "x"})
     assert r.status_code == 503 and "retry-after" in r.headers
 
