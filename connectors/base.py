@@ -89,6 +89,11 @@ class Connector(Protocol):
         """The vendor host derived from credentials (e.g. a Zendesk subdomain), if any."""
         ...
 
+    @classmethod
+    def new_limiter(cls) -> RateLimiter:
+        """A limiter with the vendor's documented quota and headers, one per linked account."""
+        ...
+
     async def check_credentials(self) -> None:
         """Raise ``AuthError`` when the vendor refuses the credentials."""
         ...

@@ -25,6 +25,7 @@ from connectors.base import (
     RemoteRecord,
 )
 from connectors.http.errors import AuthError, ConnectorError, RejectedError
+from connectors.http.ratelimit import RateLimiter
 from schemas.models import Comment, Ticket
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate, set_fields
 
@@ -141,6 +142,10 @@ class FakeDeskConnector:
     @classmethod
     def default_base_url(cls, credentials: dict[str, str]) -> str | None:
         return None
+
+    @classmethod
+    def new_limiter(cls) -> RateLimiter:
+        return RateLimiter()
 
     def _guard(self, call: str) -> None:
         self.desk.calls.append(call)
