@@ -24,6 +24,7 @@ from app.db.engine import create_engine
 from app.secrets import SecretBox
 from app.settings import Settings
 from app.urlpolicy import URLPolicy
+from connectors.http.retry import RetryPolicy
 
 API_PREFIX = "/api/ticketing/v1"
 VERSION = "0.1.0"
@@ -33,6 +34,7 @@ def create_app(
     settings: Settings,
     http_client: httpx.AsyncClient | None = None,
     engine: AsyncEngine | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Litestar:
     """Build the ASGI app; resources it creates itself are closed on shutdown, injected ones are not."""
     owned_engine = engine is None
@@ -43,6 +45,7 @@ def create_app(
         box=SecretBox.from_settings(settings),
         url_policy=URLPolicy(settings.outbound_allow),
         http=http_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),
+        retry=retry,
     )
 
     async def close() -> None:
@@ -81,4 +84,6 @@ def create_app(
 
 def _state(services: Services) -> State:
     logging.getLogger("deskbridge").setLevel(services.settings.log_level)
+    # httpx logs every request URL at INFO; vendor URLs can carry ids and tokens in query strings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return State({"services": services})

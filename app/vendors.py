@@ -50,9 +50,16 @@ def connector_for(
                 .values(credentials=services.box.encrypt(msgspec.json.encode(new)))
             )
 
+    if account.id and account.id not in services.limiters:
+        services.limiters[account.id] = cls.new_limiter()
     return cls(
         ConnectorContext(
-            credentials=credentials, http=services.http, base_url=base_url, save_credentials=save_credentials
+            credentials=credentials,
+            http=services.http,
+            base_url=base_url,
+            save_credentials=save_credentials,
+            limiter=services.limiters.get(account.id),
+            retry=services.retry,
         )
     )
 

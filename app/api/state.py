@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.secrets import SecretBox
 from app.settings import Settings
 from app.urlpolicy import URLPolicy
+from connectors.http.ratelimit import RateLimiter
+from connectors.http.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -20,3 +22,7 @@ class Services:
     url_policy: URLPolicy
     #: Shared client for vendor calls; tests inject one whose transport is an emulator or a double.
     http: httpx.AsyncClient
+    #: Retry policy for vendor calls (None: the toolkit's default; tests pass one that never sleeps).
+    retry: RetryPolicy | None = None
+    #: One rate limiter per linked account, shared by every request made for it in this process.
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
