@@ -40,6 +40,7 @@ log = logging.getLogger("deskbridge.writes")
 
 W = TypeVar("W", bound=msgspec.Struct)
 
+
 def unrecognized_fields(raw_model: Any, input_type: type[msgspec.Struct]) -> list[ValidationProblem]:
     """Merge ignores unknown fields of a write and says so as warnings; so do we."""
     if not isinstance(raw_model, dict):
@@ -129,7 +130,7 @@ async def _store(
     for attempt in (1, 2):  # a sync page may insert the same record concurrently: retry once as update
         try:
             async with conn.begin():
-                (stored,) = await records.upsert_records(conn, account_id, model_name, [record])
+                (stored,) = (await records.upsert_records(conn, account_id, model_name, [record])).models
             return stored, []
         except SQLAlchemyError:
             if attempt == 2:

@@ -7,7 +7,7 @@ token on relink), encrypted with the ``SecretBox``. Vendor credentials are only 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Unpack
+from typing import Any
 
 import msgspec
 from sqlalchemy import Row, delete, func, insert, select, update
@@ -57,7 +57,7 @@ _ACCOUNT_COLUMNS = (
 )
 
 
-def _account(row: Row[Unpack[tuple[Any, ...]]]) -> LinkedAccountRecord:
+def _account(row: Row[*tuple[Any, ...]]) -> LinkedAccountRecord:
     m = row._mapping
     return LinkedAccountRecord(
         id=m["id"],

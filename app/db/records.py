@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, Unpack
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import ColumnElement, Row, Table, and_, delete, insert, select, update
@@ -63,6 +63,14 @@ LINK_FIELDS: dict[str, tuple[str, ...]] = {
 _encoder = msgspec.json.Encoder()
 
 
+class Upserted(NamedTuple):
+    """What an upsert did: every record as stored, and which of them are new or changed."""
+
+    models: list[CommonModel]
+    added: list[CommonModel]
+    changed: list[CommonModel]
+
+
 class StoredRow(NamedTuple):
     seq: int
     id: str
@@ -109,8 +117,10 @@ async def upsert_records(
     records: Sequence[RemoteRecord[Any]],
     *,
     now: int | None = None,
-) -> list[CommonModel]:
-    """Insert new records, update changed ones, leave unchanged ones; return them all as stored."""
+    sync_run: int | None = None,
+) -> Upserted:
+    """Insert new records, update changed ones, leave unchanged ones (``sync_run`` still marks them
+    seen, for deletion detection by diff)."""
     table = RECORD_TABLES[model_name]
     now = now_micros() if now is None else now
     by_remote = {str(r.model.remote_id): r for r in records}
@@ -130,7 +140,10 @@ async def upsert_records(
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    unchanged: list[str] = []
     stored: list[CommonModel] = []
+    added: list[CommonModel] = []
+    changed: list[CommonModel] = []
     for remote_id, record in by_remote.items():
         model = localize(account_id, model_name, record, now=now)
         rid = str(model.id)
@@ -147,6 +160,7 @@ async def upsert_records(
                 and origins == old.enum_origins
             ):
                 stored.append(same)
+                unchanged.append(str(same.id))
                 continue
         created = old.created_at if old is not None else now
         model = msgspec.structs.replace(model, created_at=from_micros(created), modified_at=from_micros(now))
@@ -161,16 +175,21 @@ async def upsert_records(
             "remote_data": remote_data,
             "enum_origins": origins,
         }
+        if sync_run is not None:  # a write-through must not erase what the running sync has seen
+            row["sync_run"] = sync_run
         for column, field in COLUMNS.get(model_name, ()):
             row[column] = _column_value(column, getattr(model, field))
         (updates if old is not None else inserts).append(row)
+        (changed if old is not None else added).append(model)
         stored.append(model)
     if inserts:
         await conn.execute(insert(table), inserts)
     for row in updates:
         await conn.execute(update(table).where(table.c.id == row["id"]).values(**row))
+    if unchanged and sync_run is not None:
+        await conn.execute(update(table).where(table.c.id.in_(unchanged)).values(sync_run=sync_run))
     await _write_links(conn, account_id, model_name, [*inserts, *updates], stored)
-    return stored
+    return Upserted(stored, added, changed)
 
 
 async def _write_links(
@@ -207,20 +226,47 @@ async def mark_deleted(
     remote_ids: Sequence[str],
     *,
     now: int | None = None,
-) -> int:
-    """Flag records the vendor deleted; their JSON is rewritten so served bytes agree with the flag."""
+) -> list[CommonModel]:
+    """Flag records the vendor deleted; returns them as last seen (flag set)."""
     table = RECORD_TABLES[model_name]
+    where = [
+        table.c.linked_account_id == account_id,
+        table.c.remote_id.in_(list(remote_ids)),
+        table.c.remote_was_deleted.is_(False),
+    ]
+    return await _flag_deleted(conn, table, model_name, where, now)
+
+
+async def mark_unseen_deleted(
+    conn: AsyncConnection, account_id: str, model_name: str, *, sync_run: int, run_started_at: int
+) -> list[CommonModel]:
+    """After a *complete* full enumeration: whatever the run did not see is gone at the vendor.
+
+    Records created after the run started (written through the API meanwhile) are spared.
+    """
+    table = RECORD_TABLES[model_name]
+    where = [
+        table.c.linked_account_id == account_id,
+        table.c.remote_was_deleted.is_(False),
+        table.c.created_at < run_started_at,
+        table.c.sync_run.is_(None) | (table.c.sync_run != sync_run),
+    ]
+    return await _flag_deleted(conn, table, model_name, where, None)
+
+
+async def _flag_deleted(
+    conn: AsyncConnection,
+    table: Table,
+    model_name: str,
+    where: list[ColumnElement[bool]],
+    now: int | None,
+) -> list[CommonModel]:
+    # The JSON is rewritten too, so the bytes we serve agree with the flag.
     now = now_micros() if now is None else now
-    rows = await conn.execute(
-        select(table.c.id, table.c.data).where(
-            table.c.linked_account_id == account_id,
-            table.c.remote_id.in_(list(remote_ids)),
-            table.c.remote_was_deleted.is_(False),
-        )
-    )
-    count = 0
+    rows = (await conn.execute(select(table.c.id, table.c.data).where(and_(*where)))).all()
     model_type = MODELS[model_name]
-    for row in rows.all():
+    flagged: list[CommonModel] = []
+    for row in rows:
         model = msgspec.json.decode(row.data, type=model_type)
         model = msgspec.structs.replace(model, remote_was_deleted=True, modified_at=from_micros(now))
         await conn.execute(
@@ -228,8 +274,8 @@ async def mark_deleted(
             .where(table.c.id == row.id)
             .values(remote_was_deleted=True, modified_at=now, data=_encoder.encode(model))
         )
-        count += 1
-    return count
+        flagged.append(model)
+    return flagged
 
 
 async def select_rows(
@@ -254,7 +300,7 @@ async def select_rows(
     return [_stored(row, with_extras) for row in result]
 
 
-def _stored(row: Row[Unpack[tuple[Any, ...]]], with_extras: bool) -> StoredRow:
+def _stored(row: Row[*tuple[Any, ...]], with_extras: bool) -> StoredRow:
     if with_extras:
         return StoredRow(row[0], row[1], row[2], row[3], row[4])
     return StoredRow(row[0], row[1], row[2], None, None)

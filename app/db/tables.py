@@ -22,6 +22,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    false as sa_false,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -113,6 +116,28 @@ sync_state = Table(
     Column("full_resync_requested", Boolean, nullable=False, default=False),
     Column("checkpoint", LargeBinary),  # the serialized next request of an interrupted run
     Column("records_synced", BigInteger, nullable=False, default=0),
+    # --- the job: leases, runs, resumption (see app/sync) ---
+    Column("run_id", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("run_started_at", Micros),  # recorded before the first read of a run
+    Column("run_full", Boolean, nullable=False, default=False, server_default=sa_false()),
+    Column("run_records", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("resume", LargeBinary),  # where the next incremental run starts (a cursor export's cursor)
+    Column("synced_since", Micros),  # start of the last complete run: the next run's changed-since
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", Micros),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text),
+    Index("ix_sync_state_due", "next_sync_start"),
+)
+
+#: Parents whose dependent records (comments of a ticket) must be read again.
+sync_parents = Table(
+    "sync_parents",
+    metadata,
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(32), primary_key=True),  # the dependent model, e.g. "Comment"
+    Column("parent_remote_id", String(255), primary_key=True),
+    Column("queued_at", Micros, nullable=False),
 )
 
 
@@ -133,6 +158,7 @@ def _record_table(name: str, *extra: Column[object] | Index) -> Table:
         Column("data", LargeBinary, nullable=False),
         Column("remote_data", LargeBinary),
         Column("enum_origins", LargeBinary),
+        Column("sync_run", BigInteger),  # the last sync run that saw the record (deletion by diff)
         UniqueConstraint("linked_account_id", "remote_id"),
         Index(f"ix_{name}_account_seq", "linked_account_id", "seq"),
         Index(f"ix_{name}_account_modified", "linked_account_id", "modified_at"),

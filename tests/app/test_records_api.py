@@ -281,7 +281,7 @@ async def test_deleted_records_hidden_unless_asked(service: Service, desk: dict[
     from app.db import records
 
     async with service.engine.begin() as conn:
-        assert await records.mark_deleted(conn, desk["id"], "Ticket", ["t0", "t1"]) == 2
+        assert len(await records.mark_deleted(conn, desk["id"], "Ticket", ["t0", "t1"])) == 2
     assert len(await names(service, desk["token"])) == 8
     everything = (await service.get("/tickets", desk["token"], include_deleted_data="true")).json()["results"]
     assert len(everything) == 10
