@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import msgspec
 
 from connectors.base import RemoteRecord
 from connectors.http.client import VendorClient
+from connectors.http.errors import PaginationLoopError
 from connectors.http.pagination import PageRequest, Strategy
 
 
@@ -27,7 +29,8 @@ class Tombstone(msgspec.Struct, frozen=True):
 
 
 Mapped = RemoteRecord[Any] | Tombstone | None
-Mapper = Callable[[Any], Mapped]
+#: A list when one vendor object holds several records (Freshdesk conversations carry attachments).
+Mapper = Callable[[Any], Mapped | list[RemoteRecord[Any]]]
 
 
 def epoch_seconds(moment: datetime) -> str:
@@ -71,6 +74,10 @@ class Stream:
     full_since: datetime | None = None
     parent: str | None = None
     docs: str = ""
+    #: Deepest page the vendor serves (Freshdesk's ticket list: 300). At it, ``read`` starts over
+    #: changed-since the last record's ``remote_updated_at`` instead of paging deeper, so such a stream
+    #: must list oldest changes first. Top-level streams only.
+    max_page: int | None = None
 
 
 class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,7 +108,9 @@ def map_records(stream: Stream, raw: list[Any]) -> tuple[list[RemoteRecord[Any]]
     deleted: list[str] = []
     for item in raw:
         mapped = stream.to_record(item)
-        if isinstance(mapped, Tombstone):
+        if isinstance(mapped, list):
+            records.extend(mapped)
+        elif isinstance(mapped, Tombstone):
             deleted.append(mapped.remote_id)
         elif mapped is not None:
             records.append(mapped)
@@ -117,7 +126,36 @@ async def read(
     parent: str | None = None,
 ) -> AsyncIterator[StreamPage]:
     """Read ``stream`` page by page, from ``checkpoint`` when resuming, else from the start."""
-    start = checkpoint or first_request(stream, since=since, parent=parent)
-    async for page in client.paginate(stream.pagination, start, stream.records_path):
-        records, deleted = map_records(stream, page.records)
-        yield StreamPage(records=records, deleted=deleted, next=page.next, resume=page.resume)
+    start: PageRequest | None = checkpoint or first_request(stream, since=since, parent=parent)
+    while start is not None:
+        run, start = start, None
+        async for page in client.paginate(stream.pagination, run, stream.records_path):
+            records, deleted = map_records(stream, page.records)
+            if (
+                records
+                and stream.max_page is not None
+                and _page_number(stream, page.request) >= stream.max_page
+            ):
+                # The re-anchored request is also the checkpoint: a resumed run goes on from it.
+                start = _reanchor(stream, run, records)
+            yield StreamPage(
+                records=records, deleted=deleted, next=start or page.next, resume=start or page.resume
+            )
+            if start is not None:
+                break
+
+
+def _page_number(stream: Stream, request: PageRequest) -> int:
+    name = getattr(stream.pagination, "page_param", "page")
+    value = request.params.get(name) or httpx.URL(request.url).params.get(name)
+    return int(value) if isinstance(value, str) and value.isdigit() else 1
+
+
+def _reanchor(stream: Stream, run: PageRequest, records: list[RemoteRecord[Any]]) -> PageRequest:
+    """The first request of the records changed since the last one read (read again: upserts are
+    idempotent), for a vendor that serves only ``max_page`` pages of one listing."""
+    anchor = getattr(records[-1].model, "remote_updated_at", None)
+    request = first_request(stream, since=anchor) if anchor is not None else None
+    if request is None or request.to_json() == run.to_json():
+        raise PaginationLoopError(f"{stream.model}: cannot page past {stream.max_page} by re-anchoring since")
+    return request
