@@ -1,0 +1,230 @@
+"""The Freshdesk API v2 connector: streams declared as data, writes as plain methods.
+
+Docs: https://developers.freshdesk.com/api/ . Auth is HTTP Basic with the API key as user name and
+any password (``X`` by convention). Every request goes through one ``VendorClient``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, ClassVar
+
+import msgspec
+
+from connectors import registry
+from connectors.base import (
+    CREATE,
+    FETCH,
+    UPDATE,
+    ConnectorContext,
+    CredentialField,
+    ModelSupport,
+    RemoteRecord,
+)
+from connectors.freshdesk import mapping
+from connectors.http import (
+    Basic,
+    Classifier,
+    HeaderSpec,
+    LinkHeader,
+    Quota,
+    RateLimiter,
+    RejectedError,
+    VendorClient,
+)
+from connectors.streams import Stream, iso_seconds
+from schemas.models import Comment, Ticket
+from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+
+#: Freshdesk reports the account's per-minute budget; it sends no reset time (the window rolls), so an
+#: exhausted budget pauses for the quota window, and a 429 says ``Retry-After`` seconds.
+HEADERS = HeaderSpec(
+    remaining=("x-ratelimit-remaining",),
+    limit=("x-ratelimit-total",),
+    retry_after=("retry-after",),
+)
+#: The lowest documented per-minute plan (trial accounts: 50/min; Growth 200, Pro 400, Enterprise 700).
+#: Safe for every account; ``new_limiter(per_minute=...)`` raises it for a known plan, and the
+#: ``X-RateLimit-Remaining`` header stops us before a 429 whatever the plan.
+DEFAULT_PER_MINUTE = 50
+#: The ticket list serves no deeper page; ``read`` re-anchors ``updated_since`` there (``Stream.max_page``).
+MAX_PAGE = 300
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DOCS = "https://developers.freshdesk.com/api/"
+
+LINKS = LinkHeader()  # next page in ``Link: <...>; rel="next"``; none on the last page
+PER_PAGE = {"per_page": "100"}  # the documented maximum (default 30)
+
+
+def _list(model: str, path: str, to_record: Any, docs: str, **extra: Any) -> Stream:
+    """A Link-paged list whose body is a bare JSON array (every Freshdesk list endpoint)."""
+    params = {**PER_PAGE, **extra.pop("params", {})}
+    return Stream(model, path, "", LINKS, to_record, params=params, docs=DOCS + docs, **extra)
+
+
+# https://developers.freshdesk.com/api/#list_all_contacts (``_updated_since``, ISO-8601)
+CONTACTS = _list(
+    "Contact",
+    mapping.CONTACTS_PATH,
+    mapping.contact_record,
+    "#list_all_contacts",
+    since_param="_updated_since",
+    since_format=iso_seconds,
+)
+# https://developers.freshdesk.com/api/#list_all_agents (no changed-since filter: full list)
+USERS = _list("User", mapping.AGENTS_PATH, mapping.user_record, "#list_all_agents")
+# https://developers.freshdesk.com/api/#list_all_companies (full list)
+ACCOUNTS = _list("Account", mapping.COMPANIES_PATH, mapping.account_record, "#list_all_companies")
+# https://developers.freshdesk.com/api/#list_all_groups (full list)
+TEAMS = _list("Team", mapping.GROUPS_PATH, mapping.team_record, "#list_all_groups")
+# https://developers.freshdesk.com/api/#list_all_ticket_notes (per ticket; no changed-since filter,
+# so a sync reads the conversations of each ticket the Ticket stream reported changed). Attachments
+# have no list endpoint: each conversation's come along with it (``comment_and_attachments``).
+COMMENTS = _list(
+    "Comment",
+    mapping.TICKETS_PATH + "/{parent}/conversations",
+    mapping.comment_and_attachments,
+    "#list_all_ticket_notes",
+    parent="Ticket",
+)
+
+
+def tickets_stream(base_url: str) -> Stream:
+    """https://developers.freshdesk.com/api/#list_all_tickets
+
+    Without ``updated_since`` the list holds only tickets created in the last 30 days, so a full read
+    starts at the epoch (``full_since``). Oldest change first, so a re-anchor never skips a ticket.
+    ``include=description`` costs one more credit per page of 100, not per ticket.
+    """
+    return _list(
+        "Ticket",
+        mapping.TICKETS_PATH,
+        partial(mapping.ticket_record, base_url=base_url),
+        "#list_all_tickets",
+        params={"order_by": "updated_at", "order_type": "asc", "include": "description"},
+        since_param="updated_since",
+        since_format=iso_seconds,
+        full_since=EPOCH,
+        max_page=MAX_PAGE,
+    )
+
+
+@registry.register
+class FreshdeskConnector:
+    """One Freshdesk desk (``acme.freshdesk.com``) for one linked account."""
+
+    slug: ClassVar[str] = "freshdesk"
+    name: ClassVar[str] = "Freshdesk"
+    color: ClassVar[str] = "#25C16F"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField(name="domain", label="Freshdesk domain (acme.freshdesk.com)", secret=False),
+        CredentialField(name="api_key", label="API key"),
+    )
+    models: ClassVar[tuple[ModelSupport, ...]] = (
+        ModelSupport(
+            model="Ticket",
+            operations=(FETCH, CREATE, UPDATE),
+            # A requester is also needed, but falls back to the API key's own agent (see mapping).
+            required_post_parameters=("name",),
+            supported_fields=tuple(
+                [
+                    "name",
+                    "description",
+                    "status",
+                    "priority",
+                    "ticket_type",
+                    "contact",
+                    "creator",
+                    "assignees",
+                    "assigned_teams",
+                    "account",
+                    "parent_ticket",
+                    "tags",
+                    "due_date",
+                    "remote_fields",
+                ]
+            ),
+        ),
+        ModelSupport(
+            model="Comment",
+            operations=(FETCH, CREATE),
+            required_post_parameters=("ticket", "body"),
+            supported_fields=("ticket", "body", "html_body", "is_private", "user", "contact"),
+        ),
+        # Attachments are read along with their conversation (the Comment stream); see COMMENTS.
+        *(ModelSupport(model=m) for m in ("Contact", "User", "Account", "Team", "Attachment")),
+    )
+
+    streams: ClassVar[Mapping[str, Stream]] = {
+        s.model: s for s in (tickets_stream("https://{domain}"), COMMENTS, CONTACTS, USERS, ACCOUNTS, TEAMS)
+    }
+
+    def __init__(self, context: ConnectorContext) -> None:
+        creds = context.credentials
+        self.base_url = (context.base_url or self.default_base_url(creds) or "").rstrip("/")
+        self.client = VendorClient(
+            context.http,
+            base_url=self.base_url,
+            auth=Basic(creds.get("api_key", ""), "X"),
+            limiter=context.limiter or self.new_limiter(),
+            classifier=Classifier(headers=HEADERS),
+            retry=context.retry,
+        )
+        # ``ticket_url`` needs this desk's URL but a stream's mapper sees only the raw record, so each
+        # instance shadows the class-level declaration with a tickets stream bound to its desk.
+        vars(self)["streams"] = {**self.streams, "Ticket": tickets_stream(self.base_url)}
+        self._me: str | None = None
+
+    @classmethod
+    def default_base_url(cls, credentials: dict[str, str]) -> str | None:
+        """``https://{domain}``; a bare ``acme`` means ``acme.freshdesk.com``."""
+        domain = credentials.get("domain", "").strip().removeprefix("https://").strip("/")
+        if not domain:
+            return None
+        return f"https://{domain if '.' in domain else domain + '.freshdesk.com'}"
+
+    @classmethod
+    def new_limiter(cls, per_minute: int = DEFAULT_PER_MINUTE) -> RateLimiter:
+        return RateLimiter([Quota(requests=per_minute, per=60)], headers=HEADERS)
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    async def check_credentials(self) -> None:
+        """``GET /agents/me``: one cheap authenticated call (401 -> ``AuthError``)."""
+        await self._agent_me()
+
+    async def create_ticket(self, ticket: TicketCreate) -> RemoteRecord[Ticket]:
+        fallback = None if mapping.has_requester(ticket) else await self._agent_me()
+        raw = await self._send("POST", mapping.TICKETS_PATH, mapping.ticket_create_body(ticket, fallback))
+        return mapping.ticket_record(raw, self.base_url)
+
+    async def update_ticket(self, remote_id: str, changes: TicketUpdate) -> RemoteRecord[Ticket]:
+        path = f"{mapping.TICKETS_PATH}/{remote_id}"
+        body = mapping.ticket_update_body(changes)
+        # Nothing Freshdesk stores was sent: answer with the ticket as it is instead of an empty PUT.
+        raw = await self._send("PUT", path, body) if body else await self._get(path)
+        return mapping.ticket_record(raw, self.base_url)
+
+    async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
+        if not comment.ticket:
+            raise RejectedError("ticket: a comment needs its ticket")
+        if mapping.is_note(comment):
+            path, body = "notes", mapping.note_body(comment)
+        else:
+            path, body = "reply", mapping.reply_body(comment)
+        raw = await self._send("POST", f"{mapping.TICKETS_PATH}/{comment.ticket}/{path}", body)
+        return mapping.comment_record(raw)
+
+    async def _agent_me(self) -> str:
+        """The API key's own agent (its id is the fallback requester of new tickets)."""
+        if self._me is None:
+            self._me = str((await self._get(mapping.AGENTS_PATH + "/me"))["id"])
+        return self._me
+
+    async def _get(self, path: str) -> Any:
+        return msgspec.json.decode((await self.client.request("GET", path)).content)
+
+    async def _send(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        return msgspec.json.decode((await self.client.request(method, path, json=body)).content)
