@@ -1,0 +1,187 @@
+"""``FreshdeskConnector`` end to end over HTTP, against ``FakeFreshdesk`` (recorded fixture bodies on an
+``httpx.MockTransport``; the Freshdesk emulator had not landed when these were written)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from connectors import registry
+from connectors.base import Connector, ConnectorContext
+from connectors.freshdesk import FreshdeskConnector
+from connectors.http import AuthError, FakeClock, PageRequest, RateLimiter, RetryPolicy, UpstreamError
+from connectors.streams import StreamPage, read
+from schemas.base import Priority
+from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+
+from .fake_freshdesk import KEY, FakeFreshdesk
+
+BASE = "https://acme.freshdesk.com"
+
+
+def connect(desk: FakeFreshdesk, key: str = KEY, **retry: Any) -> FreshdeskConnector:
+    http = httpx.AsyncClient(transport=desk.transport())
+    ctx = ConnectorContext(
+        credentials={"domain": "acme.freshdesk.com", "api_key": key},
+        http=http,
+        retry=RetryPolicy.for_tests(**retry),
+    )
+    return FreshdeskConnector(ctx)
+
+
+async def read_all(connector: FreshdeskConnector, model: str, **kwargs: Any) -> list[StreamPage]:
+    return [p async for p in read(connector.client, connector.streams[model], **kwargs)]
+
+
+def ids(pages: list[StreamPage], model: str | None = None) -> list[str]:
+    return [
+        str(r.model.remote_id)
+        for p in pages
+        for r in p.records
+        if model is None or type(r.model).__name__ == model
+    ]
+
+
+def test_registered_and_shaped() -> None:
+    cls = registry.get("freshdesk")
+    assert cls is FreshdeskConnector
+    assert cls.default_base_url({"domain": "acme"}) == BASE
+    assert cls.default_base_url({"domain": "https://acme.freshdesk.com/"}) == BASE
+    _: Connector = connect(FakeFreshdesk())  # satisfies the protocol (checked by mypy)
+    assert {s.model for s in cls.streams.values()} == {
+        "Ticket",
+        "Comment",
+        "Contact",
+        "User",
+        "Account",
+        "Team",
+    }
+    assert all(s.docs.startswith("https://developers.freshdesk.com/api/#") for s in cls.streams.values())
+
+
+async def test_first_sync_reaches_tickets_older_than_30_days() -> None:
+    desk = FakeFreshdesk.seeded()
+    pages = await read_all(connect(desk), "Ticket")
+    # Oldest change first; the 2016 ticket is outside the vendor's 30-day default window.
+    assert ids(pages) == ["1", "101", "102"]
+    first = desk.requests[0].url.params
+    assert first["updated_since"] == "1970-01-01T00:00:00Z"
+    assert (first["order_by"], first["order_type"], first["per_page"]) == ("updated_at", "asc", "100")
+    assert desk.requests[0].headers["authorization"].startswith("Basic ")
+    ticket = pages[0].records[0].model
+    assert ticket.ticket_url == f"{BASE}/a/tickets/1" and ticket.status == "OPEN"
+    assert pages[-1].next is None
+
+
+async def test_incremental_since_and_resume_from_a_checkpoint() -> None:
+    desk = FakeFreshdesk.seeded(page_size=1)
+    since = datetime(2024, 10, 21, 11, 19, 1, tzinfo=UTC)
+    connector = connect(desk)
+    first = await anext(read(connector.client, connector.streams["Ticket"], since=since))
+    assert ids([first]) == ["101"] and first.next is not None
+    saved = first.next.to_json()
+    rest = await read_all(connect(desk), "Ticket", checkpoint=PageRequest.from_json(saved))
+    assert ids(rest) == ["102"]
+    assert desk.requests[-1].url.params["updated_since"] == "2024-10-21T11:19:01Z"
+
+
+async def test_page_cap_re_anchors_updated_since() -> None:
+    desk = FakeFreshdesk.seeded(page_size=1, max_page=2)
+    connector = connect(desk)
+    stream = dataclasses.replace(connector.streams["Ticket"], max_page=2)
+    pages = [p async for p in read(connector.client, stream)]
+    # Page 2 is the deepest served: go on from the last updated_at instead of asking for page 3. A
+    # full page 2 re-anchors even without a next link (a capped vendor may end there silently), so the
+    # boundary records are read twice.
+    assert ids(pages) == ["1", "101", "101", "102", "102"]
+    assert [r.url.params.get("page") for r in desk.requests] == [None, "2", None, "2", None]
+    assert desk.requests[2].url.params["updated_since"] == "2024-10-21T11:19:01Z"
+    assert pages[1].next is not None and pages[1].next.params["updated_since"] == "2024-10-21T11:19:01Z"
+
+
+async def test_every_other_stream_reads_to_completion() -> None:
+    desk = FakeFreshdesk.seeded()
+    connector = connect(desk)
+    assert ids(await read_all(connector, "Contact")) == ["501001204038"]
+    assert ids(await read_all(connector, "User")) == ["1", "432"]
+    assert ids(await read_all(connector, "Account")) == ["1", "2"]
+    assert ids(await read_all(connector, "Team")) == ["1", "2"]
+    conversations = await read_all(connector, "Comment", parent="1")
+    assert ids(conversations, "Comment") == ["1", "2"]
+    assert ids(conversations, "Attachment") == ["1"]  # side-loaded with its conversation
+    assert desk.requests[-1].url.path == "/api/v2/tickets/1/conversations"
+    await read_all(connector, "Contact", since=datetime(2024, 1, 1, tzinfo=UTC))
+    assert desk.requests[-1].url.params["_updated_since"] == "2024-01-01T00:00:00Z"
+
+
+async def test_create_update_reply_and_private_note() -> None:
+    desk = FakeFreshdesk.seeded()
+    connector = connect(desk)
+    created = await connector.create_ticket(TicketCreate(name="Printer on fire", priority=Priority.HIGH))
+    tid = int(created.model.remote_id or 0)
+    stored = desk.tickets[tid]
+    # No contact given: the API key's own agent (GET /agents/me) is the requester.
+    assert (stored["requester_id"], stored["status"], stored["priority"]) == (1, 2, 3)
+    assert created.model.status == "OPEN" and created.model.ticket_url == f"{BASE}/a/tickets/{tid}"
+
+    updated = await connector.update_ticket(str(tid), msgspec.convert({"status": "CLOSED"}, TicketUpdate))
+    assert desk.tickets[tid]["status"] == 5 and updated.model.status == "CLOSED"
+
+    reply = await connector.create_comment(CommentCreate(ticket=str(tid), body="On it"))
+    note = await connector.create_comment(CommentCreate(ticket=str(tid), body="psst", is_private=True))
+    assert [r.url.path.rsplit("/", 1)[-1] for r in desk.requests[-2:]] == ["reply", "notes"]
+    stored_reply, stored_note = desk.conversations[tid]
+    assert (stored_reply["private"], stored_note["private"]) == (False, True)
+    assert reply.model.is_private is False and note.model.is_private is True
+    assert note.model.ticket == str(tid) and note.model.body == "psst"
+
+
+async def test_bad_credentials_raise_auth_error() -> None:
+    connector = connect(FakeFreshdesk.seeded(), key="wrong")
+    with pytest.raises(AuthError):
+        await connector.check_credentials()
+    await connect(FakeFreshdesk.seeded()).check_credentials()
+
+
+async def test_429_waits_retry_after_then_succeeds() -> None:
+    desk = FakeFreshdesk.seeded()
+    desk.faults.append(httpx.Response(429, headers={"retry-after": "17"}, json={}))
+    clock = FakeClock()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    http = httpx.AsyncClient(transport=desk.transport())
+    limiter = FreshdeskConnector.new_limiter()
+    limiter.clock = clock
+    ctx = ConnectorContext(
+        credentials={"domain": "acme", "api_key": KEY},
+        http=http,
+        limiter=limiter,
+        retry=RetryPolicy(attempts=3, jitter=0.0, sleep=sleep),
+    )
+    connector = FreshdeskConnector(ctx)
+    assert ids(await read_all(connector, "Team")) == ["1", "2"]
+    assert waits == [17.0]  # the retry waited exactly Retry-After
+    assert sum(clock.sleeps) == pytest.approx(17.0)  # and the account's limiter held back as long
+
+
+async def test_5xx_is_retried_and_gives_up_after_the_attempts() -> None:
+    desk = FakeFreshdesk.seeded()
+    desk.faults.extend([httpx.Response(500), httpx.Response(503)])
+    assert ids(await read_all(connect(desk), "Team")) == ["1", "2"]
+    desk.faults.extend([httpx.Response(500)] * 3)
+    with pytest.raises(UpstreamError):
+        await read_all(connect(desk), "Team")
+
+
+def test_limiter_reads_freshdesk_headers() -> None:
+    limiter: RateLimiter = FreshdeskConnector.new_limiter(per_minute=700)
+    assert limiter.headers.remaining == ("x-ratelimit-remaining",)
+    assert limiter.headers.limit == ("x-ratelimit-total",)
