@@ -291,7 +291,7 @@ def ticket_create_body(ticket: TicketCreate, fallback_requester_id: str | None =
     if not body.get("subject") and not body.get("description"):
         raise RejectedError("name: Freshdesk tickets need a subject or a description")
     text = html.unescape(re.sub(r"<[^>]*>", " ", str(body.get("description")))).strip()
-    body["subject"] = body.get("subject") or (text.splitlines() or [""])[0][:255]
+    body["subject"] = body.get("subject") or (text.splitlines() or [""])[0].strip()[:255]
     body["description"] = body.get("description") or html.escape(str(body["subject"]))
     body["status"] = body.get("status") or DEFAULT_STATUS
     body["priority"] = body.get("priority") or DEFAULT_PRIORITY
