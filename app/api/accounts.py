@@ -228,7 +228,9 @@ async def create_link_token(
     status_code=201,
     operation_id="link_complete",
     tags=["link"],
-    security=[],
+    # Layers' requirements are concatenated, so [] would not clear the router's bearerAuth; an empty
+    # requirement object documents that the call needs no credentials.
+    security=[{}],
     summary="Finish a link token with the end user's credentials (what the Link page calls)",
 )
 async def complete_link(data: JSONBody[LinkCompletion], services: ServicesDep, conn: Conn) -> PublicToken:
