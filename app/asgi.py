@@ -39,14 +39,7 @@ def create_app(
     """Build the ASGI app; resources it creates itself are closed on shutdown, injected ones are not."""
     owned_engine = engine is None
     owned_http = http_client is None
-    services = Services(
-        settings=settings,
-        engine=engine or create_engine(settings.database_url),
-        box=SecretBox.from_settings(settings),
-        url_policy=URLPolicy(settings.outbound_allow),
-        http=http_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),
-        retry=retry,
-    )
+    services = build_services(settings, http_client=http_client, engine=engine, retry=retry)
 
     async def close() -> None:
         if owned_http:
@@ -79,6 +72,24 @@ def create_app(
         ),
         logging_config=None,
         debug=False,
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    engine: AsyncEngine | None = None,
+    retry: RetryPolicy | None = None,
+) -> Services:
+    """What the API and the sync workers run on (the caller closes what it did not inject)."""
+    return Services(
+        settings=settings,
+        engine=engine or create_engine(settings.database_url),
+        box=SecretBox.from_settings(settings),
+        url_policy=URLPolicy(settings.outbound_allow),
+        http=http_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),
+        retry=retry,
     )
 
 

@@ -8,7 +8,7 @@ that continues it, which a sync stores as its checkpoint: an interrupted run res
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -124,7 +124,7 @@ async def read(
     since: datetime | None = None,
     checkpoint: PageRequest | None = None,
     parent: str | None = None,
-) -> AsyncIterator[StreamPage]:
+) -> AsyncGenerator[StreamPage, None]:
     """Read ``stream`` page by page, from ``checkpoint`` when resuming, else from the start."""
     start: PageRequest | None = checkpoint or first_request(stream, since=since, parent=parent)
     while start is not None:

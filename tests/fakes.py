@@ -8,6 +8,7 @@ the same desk or at different ones.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,8 +25,10 @@ from connectors.base import (
     ModelSupport,
     RemoteRecord,
 )
+from connectors.http import BearerToken, Cursor, VendorClient
 from connectors.http.errors import AuthError, ConnectorError, RejectedError
 from connectors.http.ratelimit import RateLimiter
+from connectors.streams import Stream, Tombstone
 from schemas.models import Comment, Ticket
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate, set_fields
 
@@ -43,6 +46,27 @@ class FakeDesk:
     fail_next: ConnectorError | Exception | None = None
     calls: list[str] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    #: Ids deleted at the vendor: the incremental listing reports them, the full listing omits them.
+    deleted: dict[str, float] = field(default_factory=dict)
+    #: Page size of the ticket listing (small, so tests see several pages).
+    page_size: int = 3
+    #: Requests answered, for assertions on what a sync asked.
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def put_ticket(self, raw: dict[str, Any]) -> dict[str, Any]:
+        raw = {"state": "open", **raw, "updated": time.time()}
+        self.tickets[str(raw["id"])] = raw
+        return raw
+
+    def put_comment(self, raw: dict[str, Any]) -> dict[str, Any]:
+        self.comments[str(raw["id"])] = raw
+        if str(raw["ticket_id"]) in self.tickets:  # like real desks: a comment touches its ticket
+            self.tickets[str(raw["ticket_id"])]["updated"] = time.time()
+        return raw
+
+    def delete_ticket(self, ticket_id: str) -> None:
+        self.tickets.pop(ticket_id)
+        self.deleted[ticket_id] = time.time()
 
 
 DESKS: dict[str, FakeDesk] = {}
@@ -50,6 +74,78 @@ DESKS: dict[str, FakeDesk] = {}
 
 def desk(base_url: str) -> FakeDesk:
     return DESKS.setdefault(base_url.rstrip("/"), FakeDesk())
+
+
+def vendor_api(request: httpx.Request) -> httpx.Response:
+    """The fake desk's read API over HTTP (use with ``httpx.MockTransport``): a cursor-paged ticket
+    listing with an ``updated_since`` filter, and the comments of one ticket."""
+    base, _, rest = str(request.url.copy_with(query=None)).partition("/api/")
+    the_desk = desk(base)
+    the_desk.requests.append(request)
+    if request.headers.get("authorization") != f"Bearer {GOOD_KEY}":
+        return httpx.Response(401, json={"error": "unauthorized"})
+    parts = rest.strip("/").split("/")
+    if parts == ["tickets"]:
+        since = float(request.url.params.get("updated_since", "-1"))
+        rows = [t for t in the_desk.tickets.values() if t["updated"] > since]
+        if since >= 0:
+            rows += [
+                {"id": i, "state": "deleted", "updated": at}
+                for i, at in the_desk.deleted.items()
+                if at > since
+            ]
+        rows.sort(key=lambda t: (t["updated"], str(t["id"])))
+        start = int(request.url.params.get("cursor", "0"))
+        page = rows[start : start + the_desk.page_size]
+        more = start + the_desk.page_size < len(rows)
+        return httpx.Response(
+            200, json={"tickets": page, "next": str(start + the_desk.page_size) if more else None}
+        )
+    if len(parts) == 3 and parts[0] == "tickets" and parts[2] == "comments":
+        found = [c for c in the_desk.comments.values() if str(c["ticket_id"]) == parts[1]]
+        return httpx.Response(200, json={"comments": found, "next": None})
+    return httpx.Response(404, json={"error": "not found"})
+
+
+def _ticket_or_tombstone(raw: dict[str, Any]) -> RemoteRecord[Ticket] | Tombstone:
+    if raw.get("state") == "deleted":
+        return Tombstone(remote_id=str(raw["id"]))
+    return ticket_record(raw)
+
+
+def comment_record(raw: dict[str, Any]) -> RemoteRecord[Comment]:
+    return RemoteRecord(
+        model=Comment(
+            remote_id=str(raw["id"]),
+            ticket=str(raw["ticket_id"]),
+            body=raw["text"],
+            is_private=raw["internal"],
+            user=raw.get("author_id"),
+        ),
+        path=f"/tickets/{raw['ticket_id']}/comments",
+        raw=raw,
+    )
+
+
+STREAMS: dict[str, Stream] = {
+    "Ticket": Stream(
+        model="Ticket",
+        path="tickets",
+        records_path="tickets",
+        pagination=Cursor(cursor_path="next", param="cursor"),
+        to_record=_ticket_or_tombstone,
+        since_param="updated_since",
+        since_format=lambda moment: str(moment.timestamp()),
+    ),
+    "Comment": Stream(
+        model="Comment",
+        path="tickets/{parent}/comments",
+        records_path="comments",
+        pagination=Cursor(cursor_path="next", param="cursor"),
+        to_record=comment_record,
+        parent="Ticket",
+    ),
+}
 
 
 def ticket_record(raw: dict[str, Any]) -> RemoteRecord[Ticket]:
@@ -135,9 +231,18 @@ class FakeDeskConnector:
         ModelSupport(model="Attachment"),
     )
 
+    streams: ClassVar[dict[str, Stream]] = STREAMS
+
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
         self.desk = desk(context.base_url or "")
+        self.client = VendorClient(
+            context.http,
+            base_url=f"{context.base_url}/api/",
+            auth=BearerToken(context.credentials.get("api_key", "")),
+            limiter=context.limiter,
+            retry=context.retry,
+        )
 
     @classmethod
     def default_base_url(cls, credentials: dict[str, str]) -> str | None:
@@ -162,14 +267,14 @@ class FakeDeskConnector:
         self._guard("create_ticket")
         if not ticket.name:
             raise RejectedError("title: can't be blank")
-        raw = {"id": str(next(self.desk.ids)), "state": "open", **_vendor_fields(set_fields(ticket))}
-        self.desk.tickets[raw["id"]] = raw
+        raw = self.desk.put_ticket({"id": str(next(self.desk.ids)), **_vendor_fields(set_fields(ticket))})
         return ticket_record(raw)
 
     async def update_ticket(self, remote_id: str, changes: TicketUpdate) -> RemoteRecord[Ticket]:
         self._guard("update_ticket")
-        raw = self.desk.tickets.setdefault(remote_id, {"id": remote_id})
-        raw.update(_vendor_fields(set_fields(changes)))
+        raw = self.desk.put_ticket(
+            {**self.desk.tickets.get(remote_id, {"id": remote_id}), **_vendor_fields(set_fields(changes))}
+        )
         return ticket_record(raw)
 
     async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
@@ -181,18 +286,7 @@ class FakeDeskConnector:
             "internal": bool(comment.is_private) if comment.is_private is not UNSET else False,
             "author_id": comment.user or None,
         }
-        self.desk.comments[raw["id"]] = raw
-        return RemoteRecord(
-            model=Comment(
-                remote_id=raw["id"],
-                ticket=raw["ticket_id"],
-                body=raw["text"],
-                is_private=raw["internal"],
-                user=raw["author_id"],
-            ),
-            path=f"/tickets/{raw['ticket_id']}/comments",
-            raw=raw,
-        )
+        return comment_record(self.desk.put_comment(raw))
 
 
 def unreachable() -> httpx.ConnectError:

@@ -336,3 +336,9 @@ async def redeem_public_token(conn: AsyncConnection, organization_id: str, publi
         .values(public_token_used_at=now_micros())
     )
     return str(row.linked_account_id) if result.rowcount == 1 else None
+
+
+async def account_by_id(conn: AsyncConnection, account_id: str) -> LinkedAccountRecord | None:
+    """A linked account regardless of organization: for the sync engine, never for API requests."""
+    row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(linked_accounts.c.id == account_id))).first()
+    return _account(row) if row else None

@@ -1,0 +1,137 @@
+"""Job rows: leasing, heartbeats and bookkeeping of ``sync_state``.
+
+A job is due when ``next_sync_start`` has passed and nobody holds an unexpired lease on it. Leasing is
+one ``UPDATE`` of a row picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serializes writers
+anyway), so two workers never hold the same job; a worker that dies simply lets its lease expire and
+another takes the job over from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.tables import linked_accounts, sync_state
+from app.timeutil import now_micros
+
+SECOND = 1_000_000
+
+
+class Job(msgspec.Struct, kw_only=True):
+    """A leased job: what the runner needs to start or resume a run."""
+
+    linked_account_id: str
+    model: str
+    owner: str
+    run_id: int
+    run_full: bool
+    run_started_at: int | None
+    checkpoint: bytes | None
+    resume: bytes | None
+    synced_since: int | None
+    is_initial_sync: bool
+    full_resync_requested: bool
+    attempts: int
+
+
+def _job(row: Any, owner: str) -> Job:
+    return Job(
+        linked_account_id=row.linked_account_id,
+        model=row.model,
+        owner=owner,
+        run_id=row.run_id,
+        run_full=bool(row.run_full),
+        run_started_at=row.run_started_at,
+        checkpoint=row.checkpoint,
+        resume=row.resume,
+        synced_since=row.synced_since,
+        is_initial_sync=bool(row.is_initial_sync),
+        full_resync_requested=bool(row.full_resync_requested),
+        attempts=row.attempts,
+    )
+
+
+def _key(job: Job) -> Any:
+    return and_(sync_state.c.linked_account_id == job.linked_account_id, sync_state.c.model == job.model)
+
+
+async def lease_next(
+    engine: AsyncEngine,
+    owner: str,
+    *,
+    lease_seconds: float,
+    account_id: str | None = None,
+    models: tuple[str, ...] | None = None,
+    ignore_schedule: bool = False,
+) -> Job | None:
+    """Lease the most overdue job (optionally of one account / some models); None when none is due."""
+    now = now_micros()
+    active = select(linked_accounts.c.id).where(linked_accounts.c.status == "COMPLETE")
+    conditions = [
+        sync_state.c.linked_account_id.in_(active),
+        or_(sync_state.c.lease_expires_at.is_(None), sync_state.c.lease_expires_at < now),
+        sync_state.c.next_sync_start.is_not(None),
+    ]
+    if not ignore_schedule:
+        conditions.append(sync_state.c.next_sync_start <= now)
+    if account_id is not None:
+        conditions.append(sync_state.c.linked_account_id == account_id)
+    if models is not None:
+        conditions.append(sync_state.c.model.in_(models))
+    pick = (
+        select(sync_state)
+        .where(*conditions)
+        .order_by(sync_state.c.next_sync_start, sync_state.c.model)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    async with engine.begin() as conn:
+        row = (await conn.execute(pick)).first()
+        if row is None:
+            return None
+        job = _job(row, owner)
+        await conn.execute(
+            update(sync_state)
+            .where(_key(job))
+            .values(lease_owner=owner, lease_expires_at=now + int(lease_seconds * SECOND))
+        )
+    return job
+
+
+class LeaseLostError(RuntimeError):
+    """Another worker took the job over (our lease had expired): stop without writing."""
+
+
+async def renew(conn: AsyncConnection, job: Job, *, lease_seconds: float, **values: Any) -> None:
+    """Heartbeat inside the page's transaction: extend the lease and save ``values`` (checkpoint,
+    counters), or raise ``LeaseLostError`` (the transaction then rolls back)."""
+    result = await conn.execute(
+        update(sync_state)
+        .where(_key(job), sync_state.c.lease_owner == job.owner)
+        .values(lease_expires_at=now_micros() + int(lease_seconds * SECOND), **values)
+    )
+    if result.rowcount != 1:
+        raise LeaseLostError(f"lost the lease on {job.model} of {job.linked_account_id}")
+
+
+async def release(engine: AsyncEngine, job: Job, **values: Any) -> None:
+    """Save the outcome and give the job back (only if we still hold it)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(sync_state)
+            .where(_key(job), sync_state.c.lease_owner == job.owner)
+            .values(lease_owner=None, lease_expires_at=None, **values)
+        )
+
+
+async def state_of(conn: AsyncConnection, account_id: str, model: str) -> Any:
+    return (
+        await conn.execute(
+            select(sync_state).where(
+                sync_state.c.linked_account_id == account_id, sync_state.c.model == model
+            )
+        )
+    ).first()

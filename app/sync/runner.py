@@ -1,0 +1,383 @@
+"""Running one leased sync job: a full or incremental read of one model, page by page.
+
+Per page, in one transaction: upsert the records, flag tombstones, queue the parents whose dependent
+records must be read again, save the checkpoint and renew the lease. A crash loses at most the page in
+flight, which the next run reads again (upserts are idempotent). The run's start time is recorded before
+the first read and becomes the next run's changed-since, so nothing changed during a run is missed.
+Deletions found by diff (records a complete full enumeration did not see) are applied only after the
+last page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.api.state import Services
+from app.db import accounts as account_store
+from app.db import records
+from app.db.tables import RECORD_TABLES, sync_parents, sync_state
+from app.sync import jobs
+from app.sync.jobs import SECOND, Job
+from app.timeutil import from_micros, now_micros
+from app.vendors import connector_for
+from connectors.base import Connector, RemoteRecord
+from connectors.http.errors import AuthError, PermanentError, RateLimitError, TransientError
+from connectors.http.pagination import PageRequest
+from connectors.streams import Stream, StreamPage, first_request, read
+
+log = logging.getLogger("deskbridge.sync")
+
+#: Parents (tickets) whose dependents (comments) are read per transaction batch.
+PARENT_BATCH = 50
+MAX_ATTEMPTS = 8
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    lease_seconds: float = 60.0
+    #: Seconds between the end of a run and the next incremental run.
+    interval_seconds: float = 300.0
+    #: How soon a dependent model looks again while its parent is still syncing.
+    waiting_seconds: float = 5.0
+    #: Overlap subtracted from the last run's start when asking a vendor for changes "since": vendor
+    #: clocks differ a little from ours, and reading a record twice is harmless.
+    since_overlap_seconds: float = 60.0
+
+
+def _model_name(record: RemoteRecord[Any]) -> str:
+    return type(record.model).__name__
+
+
+class SyncRunner:
+    def __init__(
+        self, services: Services, config: RunnerConfig | None = None, progress: Progress | None = None
+    ):
+        self.services = services
+        self.config = config or RunnerConfig()
+        self.progress = progress
+
+    async def run(self, job: Job) -> str:
+        """Run ``job`` to its end (or to the first failure); returns the resulting status."""
+        engine = self.services.engine
+        async with engine.connect() as conn:
+            account = await account_store.account_by_id(conn, job.linked_account_id)
+        if account is None:
+            return "DISABLED"
+        try:
+            connector = connector_for(self.services, account)
+            stream = connector.streams.get(job.model)
+            if stream is None:
+                await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
+                return "DISABLED"
+            if stream.parent:
+                return await self._run_dependent(job, connector, stream)
+            return await self._run_stream(job, connector, stream)
+        except jobs.LeaseLostError:
+            log.warning("lease lost on %s/%s; another worker continues", job.linked_account_id, job.model)
+            return "SYNCING"
+        except AuthError as exc:
+            async with engine.begin() as conn:
+                await account_store.set_status(conn, job.linked_account_id, "RELINK_NEEDED", str(exc))
+            await self._finish_failed(job, f"credentials refused: {exc}", retry_in=None)
+            return "FAILED"
+        except RateLimitError as exc:
+            wait = exc.retry_after or 60.0
+            await jobs.release(
+                engine,
+                job,
+                status="SYNCING",
+                sync_status_reason="RATE_LIMITED",
+                next_sync_start=now_micros() + int(wait * SECOND),
+            )
+            return "SYNCING"
+        except TransientError as exc:
+            attempts = job.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                await self._finish_failed(job, str(exc), retry_in=self.config.interval_seconds)
+                return "FAILED"
+            backoff = min(2**attempts * 5.0, 900.0)
+            await jobs.release(
+                engine,
+                job,
+                status="PARTIALLY_SYNCED",
+                last_sync_result="PARTIALLY_SYNCED",
+                attempts=attempts,
+                last_error=str(exc),
+                next_sync_start=now_micros() + int(backoff * SECOND),
+            )
+            return "PARTIALLY_SYNCED"
+        except PermanentError as exc:
+            await self._finish_failed(job, str(exc), retry_in=self.config.interval_seconds, restart=True)
+            return "FAILED"
+        except Exception as exc:  # a bug: keep the worker alive, report honestly, retry later
+            log.exception("sync of %s/%s failed", job.linked_account_id, job.model)
+            await self._finish_failed(
+                job, f"internal error: {type(exc).__name__}", retry_in=self.config.interval_seconds
+            )
+            return "FAILED"
+
+    async def _finish_failed(
+        self, job: Job, error: str, *, retry_in: float | None, restart: bool = False
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": "FAILED",
+            "last_sync_result": "FAILED",
+            "last_sync_finished": now_micros(),
+            "last_error": error,
+            "sync_status_reason": None,
+            "attempts": 0,
+            "next_sync_start": None if retry_in is None else now_micros() + int(retry_in * SECOND),
+        }
+        if restart:
+            values["checkpoint"] = None
+        await jobs.release(self.services.engine, job, **values)
+
+    # --- top-level streams -------------------------------------------------------------------------
+
+    async def _start(self, job: Job, stream: Stream) -> tuple[PageRequest, int, int, bool]:
+        """Begin a new run (or continue an interrupted one): (request, run id, start, full)."""
+        if job.checkpoint is not None and job.run_started_at is not None:
+            return PageRequest.from_json(job.checkpoint), job.run_id, job.run_started_at, job.run_full
+        full = (
+            job.is_initial_sync
+            or job.full_resync_requested
+            or (stream.since_param is None and not job.resume)
+        )
+        if full:
+            first = first_request(stream)
+        elif job.resume:
+            first = PageRequest.from_json(job.resume)
+        else:
+            since = from_micros(job.synced_since)
+            overlap = timedelta(seconds=self.config.since_overlap_seconds)
+            first = first_request(stream, since=since - overlap if since else None)
+        run_id, started = job.run_id + 1, now_micros()
+        async with self.services.engine.begin() as conn:
+            await jobs.renew(
+                conn,
+                job,
+                lease_seconds=self.config.lease_seconds,
+                run_id=run_id,
+                run_started_at=started,
+                run_full=full,
+                run_records=0,
+                status="SYNCING",
+                last_sync_start=started,
+                checkpoint=first.to_json(),
+                full_resync_requested=False,
+                sync_status_reason=None,
+            )
+        return first, run_id, started, full
+
+    async def _run_stream(self, job: Job, connector: Connector, stream: Stream) -> str:
+        request, run_id, started, full = await self._start(job, stream)
+        dependents = [s.model for s in connector.streams.values() if s.parent == job.model]
+        resume: bytes | None = None
+        total = 0
+        async for page in read(connector.client, stream, checkpoint=request):
+            # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
+            resume = page.resume.to_json() if page.resume else None
+            async with self.services.engine.begin() as conn:
+                count = await self._store_page(conn, job, page, run_id, dependents)
+                total += count
+                await jobs.renew(
+                    conn,
+                    job,
+                    lease_seconds=self.config.lease_seconds,
+                    checkpoint=page.next.to_json() if page.next else None,
+                    run_records=total,
+                    resume=resume,
+                )
+            if self.progress:
+                self.progress(job.model, count)
+        async with self.services.engine.begin() as conn:
+            if full:  # a complete enumeration: what it did not see is gone
+                await records.mark_unseen_deleted(
+                    conn, job.linked_account_id, job.model, sync_run=run_id, run_started_at=started
+                )
+        finished = now_micros()
+        await jobs.release(
+            self.services.engine,
+            job,
+            status="DONE",
+            last_sync_result="DONE",
+            last_sync_finished=finished,
+            data_fresh_as_of=started,
+            is_initial_sync=False,
+            synced_since=started,
+            checkpoint=None,
+            resume=resume,
+            attempts=0,
+            last_error=None,
+            sync_status_reason=None,
+            next_sync_start=finished + int(self.config.interval_seconds * SECOND),
+        )
+        return "DONE"
+
+    async def _store_page(
+        self, conn: AsyncConnection, job: Job, page: StreamPage, run_id: int, dependents: Sequence[str]
+    ) -> int:
+        by_model: dict[str, list[RemoteRecord[Any]]] = defaultdict(list)
+        for record in page.records:
+            by_model[_model_name(record)].append(record)
+        for model, items in by_model.items():
+            await records.upsert_records(
+                conn, job.linked_account_id, model, items, sync_run=run_id if model == job.model else None
+            )
+        if page.deleted:
+            await records.mark_deleted(conn, job.linked_account_id, job.model, page.deleted)
+        parents = {str(r.model.remote_id) for r in by_model.get(job.model, ())} | set(page.deleted)
+        await _queue_parents(conn, job.linked_account_id, dependents, parents)
+        return len(page.records) + len(page.deleted)
+
+    # --- dependent streams (comments of tickets) ---------------------------------------------------
+
+    async def _run_dependent(self, job: Job, connector: Connector, stream: Stream) -> str:
+        engine = self.services.engine
+        started = now_micros()
+        async with engine.begin() as conn:
+            await jobs.renew(
+                conn,
+                job,
+                lease_seconds=self.config.lease_seconds,
+                status="SYNCING",
+                last_sync_start=started,
+                run_records=0,
+                full_resync_requested=False,
+            )
+            if job.is_initial_sync or job.full_resync_requested:
+                await _queue_all_parents(conn, job.linked_account_id, job.model, stream)
+        total = 0
+        while True:
+            async with engine.connect() as conn:
+                batch = (
+                    await conn.execute(
+                        select(sync_parents.c.parent_remote_id, sync_parents.c.queued_at)
+                        .where(
+                            sync_parents.c.linked_account_id == job.linked_account_id,
+                            sync_parents.c.model == job.model,
+                        )
+                        .order_by(sync_parents.c.queued_at, sync_parents.c.parent_remote_id)
+                        .limit(PARENT_BATCH)
+                    )
+                ).all()
+            if not batch:
+                break
+            for parent, queued_at in batch:
+                total += await self._read_children(job, connector, stream, parent, queued_at, total)
+        async with engine.connect() as conn:
+            parent_state = await jobs.state_of(conn, job.linked_account_id, stream.parent or "")
+        parent_done = parent_state is None or (
+            parent_state.status == "DONE" and parent_state.checkpoint is None
+        )
+        finished = now_micros()
+        if not parent_done:
+            await jobs.release(
+                engine,
+                job,
+                status="SYNCING",
+                sync_status_reason="WAITING_ON_OTHER_MODELS",
+                run_records=total,
+                next_sync_start=finished + int(self.config.waiting_seconds * SECOND),
+            )
+            return "SYNCING"
+        fresh = parent_state.data_fresh_as_of if parent_state is not None else started
+        await jobs.release(
+            engine,
+            job,
+            status="DONE",
+            last_sync_result="DONE",
+            last_sync_finished=finished,
+            data_fresh_as_of=fresh,
+            is_initial_sync=False,
+            synced_since=started,
+            attempts=0,
+            last_error=None,
+            sync_status_reason=None,
+            run_records=total,
+            next_sync_start=finished + int(self.config.interval_seconds * SECOND),
+        )
+        return "DONE"
+
+    async def _read_children(
+        self, job: Job, connector: Connector, stream: Stream, parent: str, queued_at: int, total: int
+    ) -> int:
+        count = 0
+        pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
+        async with self.services.engine.begin() as conn:
+            for page in pages:
+                count += await self._store_page(conn, job, page, 0, ())
+            # Only forget the parent if it was not queued again while we read it.
+            await conn.execute(
+                delete(sync_parents).where(
+                    sync_parents.c.linked_account_id == job.linked_account_id,
+                    sync_parents.c.model == job.model,
+                    sync_parents.c.parent_remote_id == parent,
+                    sync_parents.c.queued_at <= queued_at,
+                )
+            )
+            await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds, run_records=total + count)
+        if self.progress:
+            self.progress(job.model, count)
+        return count
+
+
+async def _queue_parents(
+    conn: AsyncConnection, account_id: str, models: Sequence[str], parents: set[str]
+) -> None:
+    """Queue ``parents`` for the dependent ``models`` and make those jobs due now."""
+    if not models or not parents:
+        return
+    now = now_micros()
+    await conn.execute(
+        update(sync_state)
+        .where(
+            sync_state.c.linked_account_id == account_id,
+            sync_state.c.model.in_(list(models)),
+            sync_state.c.next_sync_start.is_not(None),
+            sync_state.c.next_sync_start > now,
+        )
+        .values(next_sync_start=now)
+    )
+    for model in models:
+        await conn.execute(
+            delete(sync_parents).where(
+                sync_parents.c.linked_account_id == account_id,
+                sync_parents.c.model == model,
+                sync_parents.c.parent_remote_id.in_(parents),
+            )
+        )
+        await conn.execute(
+            insert(sync_parents),
+            [
+                {"linked_account_id": account_id, "model": model, "parent_remote_id": p, "queued_at": now}
+                for p in parents
+            ],
+        )
+
+
+async def _queue_all_parents(conn: AsyncConnection, account_id: str, model: str, stream: Stream) -> None:
+    """A full read of a dependent model: every parent we hold is queued."""
+    table = RECORD_TABLES[stream.parent or ""]
+    ids = (
+        (
+            await conn.execute(
+                select(table.c.remote_id).where(
+                    table.c.linked_account_id == account_id, table.c.remote_was_deleted.is_(False)
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await _queue_parents(conn, account_id, [model], set(ids))

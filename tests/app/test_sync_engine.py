@@ -1,0 +1,255 @@
+"""The sync engine against the fake vendor over HTTP: initial, incremental, deletions, dependents,
+resumption, failures and honest status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from app.api.state import Services
+from app.asgi import build_services
+from app.db import accounts as account_store
+from app.db import syncstate
+from app.db.accounts import NewLinkedAccount
+from app.db.tables import comments, sync_state, tickets
+from app.settings import Settings
+from app.sync import jobs
+from app.sync.runner import RunnerConfig
+from app.sync.worker import Worker, WorkerConfig
+from connectors.http import RetryPolicy
+from tests import fakes
+from tests.app.conftest import LOOPBACK, desk_url
+
+DESK = desk_url("sync")
+
+
+@pytest.fixture
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    fakes.DESKS.clear()
+    settings = Settings(database_url=database_url, data_dir=tmp_path, secret_key="k", outbound_allow=LOOPBACK)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(fakes.vendor_api))
+    services = build_services(settings, http_client=http, retry=RetryPolicy.for_tests())
+    yield services
+    await http.aclose()
+    await services.engine.dispose()
+
+
+async def link(services: Services, key: str = fakes.GOOD_KEY) -> str:
+    async with services.engine.begin() as conn:
+        org = await account_store.ensure_organization(conn)
+        account, _token, _ = await account_store.link_account(
+            conn,
+            services.box,
+            NewLinkedAccount(
+                organization_id=org,
+                integration="fakedesk",
+                end_user_origin_id="o",
+                end_user_organization_name="O",
+                end_user_email_address="o@example.com",
+                base_url=DESK,
+                credentials={"api_key": key},
+            ),
+        )
+        await syncstate.ensure_models(conn, account.id, ["Ticket", "Comment"])
+    return account.id
+
+
+def worker(services: Services) -> Worker:
+    # Finished jobs are not due again for an hour; a dependent waiting for its parent retries at once.
+    return Worker(
+        services,
+        WorkerConfig(runner=RunnerConfig(interval_seconds=3600, waiting_seconds=0, since_overlap_seconds=0)),
+    )
+
+
+async def make_due(services: Services) -> None:
+    """Time passes: every finished job is due for its next incremental run."""
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            update(sync_state).where(sync_state.c.next_sync_start.is_not(None)).values(next_sync_start=0)
+        )
+
+
+async def stored(
+    services: Services, table: Any, account: str, *, deleted: bool = False
+) -> dict[str, dict[str, Any]]:
+    async with services.engine.connect() as conn:
+        rows = await conn.execute(
+            select(table.c.remote_id, table.c.remote_was_deleted, table.c.data).where(
+                table.c.linked_account_id == account
+            )
+        )
+        import msgspec
+
+        return {r.remote_id: msgspec.json.decode(r.data) for r in rows if deleted or not r.remote_was_deleted}
+
+
+async def status(services: Services, account: str) -> dict[str, Any]:
+    async with services.engine.connect() as conn:
+        rows = await conn.execute(select(sync_state).where(sync_state.c.linked_account_id == account))
+        return {r.model: r for r in rows}
+
+
+def seed_vendor(n: int = 8, comments_per: int = 2) -> fakes.FakeDesk:
+    d = fakes.desk(DESK)
+    for i in range(n):
+        d.put_ticket({"id": f"t{i}", "title": f"Ticket {i}", "priority": "HIGH"})
+        for j in range(comments_per):
+            d.put_comment(
+                {"id": f"c{i}-{j}", "ticket_id": f"t{i}", "text": f"comment {j}", "internal": j == 1}
+            )
+    return d
+
+
+async def test_initial_sync_reads_everything_and_reports_done(services: Services) -> None:
+    seed_vendor()
+    account = await link(services)
+    ran = await worker(services).run_until_idle()
+    assert ran >= 2
+    assert sorted(await stored(services, tickets, account)) == sorted(f"t{i}" for i in range(8))
+    assert len(await stored(services, comments, account)) == 16
+    st = await status(services, account)
+    for model in ("Ticket", "Comment"):
+        assert st[model].status == "DONE" and st[model].last_sync_result == "DONE"
+        assert st[model].is_initial_sync is False and st[model].checkpoint is None
+        assert st[model].data_fresh_as_of is not None and st[model].last_sync_finished is not None
+    assert st["Ticket"].run_records == 8
+    assert st["Ticket"].data_fresh_as_of <= st["Ticket"].last_sync_finished
+
+
+async def test_incremental_sync_asks_only_for_changes_and_reads_changed_tickets_comments(
+    services: Services,
+) -> None:
+    d = seed_vendor()
+    account = await link(services)
+    await worker(services).run_until_idle()
+    d.requests.clear()
+    d.put_ticket({**d.tickets["t3"], "title": "Renamed"})
+    d.put_comment({"id": "new", "ticket_id": "t5", "text": "late", "internal": False})
+    await make_due(services)
+    await worker(services).run_until_idle()
+    listing = [r for r in d.requests if r.url.path.endswith("/tickets")]
+    assert listing and all("updated_since" in r.url.params for r in listing)
+    comment_reads = sorted(r.url.path.split("/")[-2] for r in d.requests if r.url.path.endswith("/comments"))
+    assert comment_reads == ["t3", "t5"]  # only the changed tickets, not all eight
+    assert (await stored(services, tickets, account))["t3"]["name"] == "Renamed"
+    assert "new" in await stored(services, comments, account)
+
+
+async def test_vendor_tombstones_mark_records_deleted(services: Services) -> None:
+    d = seed_vendor()
+    account = await link(services)
+    await worker(services).run_until_idle()
+    d.delete_ticket("t2")
+    await make_due(services)
+    await worker(services).run_until_idle()
+    everything = await stored(services, tickets, account, deleted=True)
+    assert everything["t2"]["remote_was_deleted"] is True
+    assert "t2" not in await stored(services, tickets, account)
+
+
+async def test_full_resync_detects_deletions_the_vendor_never_reported(services: Services) -> None:
+    d = seed_vendor()
+    account = await link(services)
+    await worker(services).run_until_idle()
+    d.tickets.pop("t6")  # gone without a tombstone
+    async with services.engine.begin() as conn:
+        await syncstate.request_resync(conn, account)
+    await worker(services).run_until_idle()
+    assert (await stored(services, tickets, account, deleted=True))["t6"]["remote_was_deleted"] is True
+    assert len(await stored(services, tickets, account)) == 7
+
+
+async def test_interrupted_run_resumes_from_its_checkpoint(services: Services) -> None:
+    d = seed_vendor(n=9)
+    account = await link(services)
+    # Fail the third page once: the first two pages are stored with their checkpoint.
+    calls = {"n": 0}
+    original = fakes.vendor_api
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/tickets"):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                return httpx.Response(400, json={"error": "boom"})
+        return original(request)
+
+    services.http._transport = httpx.MockTransport(flaky)
+    w = worker(services)
+    assert await w.run_one(models=("Ticket",)) == "FAILED"
+    st = (await status(services, account))["Ticket"]
+    assert st.run_records == 6 and st.last_error
+    assert len(await stored(services, tickets, account)) == 6
+    await make_due(services)
+    d.requests.clear()
+    services.http._transport = httpx.MockTransport(original)
+    assert await w.run_one(models=("Ticket",)) == "DONE"
+    assert len(await stored(services, tickets, account)) == 9
+
+
+async def test_crash_mid_run_resumes_from_the_checkpoint_not_the_start(services: Services) -> None:
+    d = seed_vendor(n=9, comments_per=0)
+    account = await link(services)
+    w = worker(services)
+    job = await jobs.lease_next(services.engine, "dead-worker", lease_seconds=0.01, models=("Ticket",))
+    assert job is not None
+    # Simulate a worker that stored two pages and died: checkpoint saved, lease expired.
+    runner = w.runner
+    pages = 0
+
+    def stop_after_two(model: str, count: int) -> None:
+        nonlocal pages
+        pages += 1
+        if pages == 2:
+            raise KeyboardInterrupt
+
+    runner.progress = stop_after_two
+    with pytest.raises(KeyboardInterrupt):
+        await runner.run(job)
+    runner.progress = None
+    async with services.engine.begin() as conn:  # the dead worker's lease runs out
+        await conn.execute(update(sync_state).values(lease_expires_at=0))
+    st = (await status(services, account))["Ticket"]
+    assert st.checkpoint is not None and st.run_records == 6
+    d.requests.clear()
+    assert await w.run_one(models=("Ticket",)) == "DONE"
+    first = d.requests[0]
+    assert first.url.params.get("cursor") == "6"  # continued after the stored pages
+    assert len(await stored(services, tickets, account)) == 9
+
+
+async def test_refused_credentials_fail_the_job_and_ask_for_relink(services: Services) -> None:
+    seed_vendor(n=2)
+    account = await link(services, key="revoked")
+    assert await worker(services).run_one(models=("Ticket",)) == "FAILED"
+    st = (await status(services, account))["Ticket"]
+    assert st.status == "FAILED" and st.next_sync_start is None and "credentials" in st.last_error
+    async with services.engine.connect() as conn:
+        assert (await account_store.account_by_id(conn, account)).status == "RELINK_NEEDED"
+    assert await worker(services).run_one() is None  # nothing is retried until the account is relinked
+
+
+async def test_a_worker_never_runs_a_job_leased_by_another(services: Services) -> None:
+    seed_vendor(n=2)
+    await link(services)
+    first = await jobs.lease_next(services.engine, "a", lease_seconds=60)
+    second = await jobs.lease_next(services.engine, "b", lease_seconds=60)
+    assert first is not None and second is not None and (first.model != second.model)
+    assert await jobs.lease_next(services.engine, "c", lease_seconds=60) is None
+
+
+async def test_expired_lease_is_taken_over(services: Services) -> None:
+    seed_vendor(n=2)
+    await link(services)
+    stale = await jobs.lease_next(services.engine, "dead", lease_seconds=0.000001, models=("Ticket",))
+    assert stale is not None
+    taken = await jobs.lease_next(services.engine, "alive", lease_seconds=60, models=("Ticket",))
+    assert taken is not None and taken.owner == "alive"
+    async with services.engine.begin() as conn:
+        with pytest.raises(jobs.LeaseLostError):
+            await jobs.renew(conn, stale, lease_seconds=60)
