@@ -8,16 +8,20 @@ with the sync engine); writes are plain async methods.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 import msgspec
 
+from connectors.http.client import VendorClient
 from connectors.http.ratelimit import RateLimiter
 from connectors.http.retry import RetryPolicy
 from schemas.models import Comment, CommonModel, Ticket
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+
+if TYPE_CHECKING:  # streams.py builds on RemoteRecord defined here
+    from connectors.streams import Stream
 
 M = TypeVar("M", bound=CommonModel)
 
@@ -81,6 +85,10 @@ class Connector(Protocol):
     color: ClassVar[str]
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     models: ClassVar[tuple[ModelSupport, ...]]
+    #: Reads declared as data: common model name -> ``connectors.streams.Stream``.
+    streams: ClassVar[Mapping[str, Stream]]
+    #: The one HTTP path of this connector instance (auth, rate limit, classify, retry).
+    client: VendorClient
 
     def __init__(self, context: ConnectorContext) -> None: ...
 
