@@ -6,6 +6,7 @@ database and vendor emulators, and benchmarks against a real server, without pat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -23,6 +24,8 @@ from app.api.state import Services
 from app.db.engine import create_engine
 from app.secrets import SecretBox
 from app.settings import Settings
+from app.sync.runner import RunnerConfig
+from app.sync.worker import Worker, WorkerConfig
 from app.urlpolicy import URLPolicy
 from connectors.http.retry import RetryPolicy
 
@@ -35,13 +38,25 @@ def create_app(
     http_client: httpx.AsyncClient | None = None,
     engine: AsyncEngine | None = None,
     retry: RetryPolicy | None = None,
+    run_worker: bool = False,
 ) -> Litestar:
     """Build the ASGI app; resources it creates itself are closed on shutdown, injected ones are not."""
     owned_engine = engine is None
     owned_http = http_client is None
     services = build_services(settings, http_client=http_client, engine=engine, retry=retry)
 
+    # ``serve`` asks for the in-process worker (embedded SQLite); tests and replicas do not.
+    worker = Worker(services, worker_config(settings)) if run_worker else None
+    worker_task: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        if worker is not None:
+            worker_task.append(asyncio.create_task(worker.run_forever()))
+
     async def close() -> None:
+        if worker is not None:
+            worker.stop()
+            await asyncio.gather(*worker_task, return_exceptions=True)
         if owned_http:
             await services.http.aclose()
         if owned_engine:
@@ -57,6 +72,7 @@ def create_app(
         route_handlers=[api],
         exception_handlers=EXCEPTION_HANDLERS,
         state=_state(services),
+        on_startup=[start],
         on_shutdown=[close],
         openapi_config=OpenAPIConfig(
             title="deskbridge",
@@ -73,6 +89,10 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+
+
+def worker_config(settings: Settings, concurrency: int = 4) -> WorkerConfig:
+    return WorkerConfig(concurrency=concurrency, runner=RunnerConfig(interval_seconds=settings.sync_interval))
 
 
 def build_services(

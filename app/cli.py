@@ -1,10 +1,11 @@
-"""The ``deskbridge`` command: serve, migrate, api-key create."""
+"""The ``deskbridge`` command: serve, worker, sync, migrate, api-key create."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -69,9 +70,82 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     if settings.api_key and asyncio.run(_ensure_key(settings)):
         log.info("created the API key given in DESKBRIDGE_API_KEY")
-    app = create_app(settings)
+    app = create_app(settings, run_worker=settings.runs_inprocess_worker)
+    if settings.runs_inprocess_worker:
+        log.info("running the sync worker inside this server process")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=args.access_log)
     return 0
+
+
+async def _worker(settings: Settings, concurrency: int) -> None:
+    from app.asgi import build_services, worker_config
+    from app.sync.worker import Worker
+
+    services = build_services(settings)
+    worker = Worker(services, worker_config(settings, concurrency))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run_forever()
+    finally:
+        await services.http.aclose()
+        await services.engine.dispose()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(_migrate(settings))
+    asyncio.run(_worker(settings, args.concurrency))
+    return 0
+
+
+async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | None, full: bool) -> int:
+    from sqlalchemy import update
+
+    from app.asgi import build_services
+    from app.db import accounts as account_store
+    from app.db import syncstate
+    from app.db.tables import sync_state
+    from app.progress import Progress
+    from app.sync.runner import RunnerConfig
+    from app.sync.worker import Worker, WorkerConfig
+
+    services = build_services(settings)
+    progress = Progress()
+    try:
+        async with services.engine.begin() as conn:
+            if await account_store.account_by_id(conn, account_id) is None:
+                print(f"no linked account {account_id}", file=sys.stderr)
+                return 2
+            if full:
+                await syncstate.request_resync(conn, account_id)
+            due = update(sync_state).where(sync_state.c.linked_account_id == account_id)
+            if models:
+                due = due.where(sync_state.c.model.in_(models))
+            await conn.execute(due.values(next_sync_start=0))
+        config = WorkerConfig(runner=RunnerConfig(interval_seconds=settings.sync_interval, waiting_seconds=0))
+        worker = Worker(services, config, progress=progress)
+        while await worker.run_one(account_id=account_id, models=models) is not None:
+            pass
+        progress.finish()
+        outcomes: dict[str, str] = {}
+        async with services.engine.connect() as conn:
+            for row in await syncstate.list_status(conn, account_id):
+                if models and row.model not in models:
+                    continue
+                outcomes[row.model] = row.status
+                detail = f"  ({row.last_error})" if row.last_error else ""
+                print(f"{row.model:<12} {row.status:<17} {row.run_records:>9,} records{detail}")
+        return 0 if all(s == "DONE" for s in outcomes.values()) else 1
+    finally:
+        await services.http.aclose()
+        await services.engine.dispose()
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(_migrate(settings))
+    models = tuple(args.model) if args.model else None
+    return asyncio.run(_sync(settings, args.linked_account, models, args.full))
 
 
 def _safe_url(url: str) -> str:
@@ -89,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default DESKBRIDGE_PORT or 8000)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
+    work = sub.add_parser("worker", help="run a sync worker (any number of them share a PostgreSQL store)")
+    work.add_argument("--concurrency", type=int, default=4, help="jobs run at once (default %(default)s)")
+    work.set_defaults(func=cmd_worker)
+    sync = sub.add_parser("sync", help="sync one linked account now, showing progress")
+    sync.add_argument("--linked-account", required=True, help="the linked account's id")
+    sync.add_argument("--model", action="append", help="only this model (repeatable), e.g. Ticket")
+    sync.add_argument("--full", action="store_true", help="a full resync instead of an incremental one")
+    sync.set_defaults(func=cmd_sync)
     mig = sub.add_parser("migrate", help="create or upgrade the database schema")
     mig.set_defaults(func=cmd_migrate)
     keys = sub.add_parser("api-key", help="manage API keys")

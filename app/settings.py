@@ -26,6 +26,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     #: Public base URL of this service, used in URLs we hand out (webhook listener, Link page).
     public_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    #: Run a sync worker inside ``serve``: None = only on the embedded SQLite store (one process owns
+    #: it); with PostgreSQL run ``deskbridge worker`` processes instead (or set it true).
+    inprocess_worker: bool | None = None
+    #: Seconds between the end of a model's sync and its next incremental sync.
+    sync_interval: float = 300.0
+
+    @property
+    def runs_inprocess_worker(self) -> bool:
+        return self.is_embedded_sqlite if self.inprocess_worker is None else self.inprocess_worker
 
     @property
     def is_embedded_sqlite(self) -> bool:
@@ -53,4 +62,12 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         outbound_allow=_csv(e.get("DESKBRIDGE_OUTBOUND_ALLOW")),
         public_url=e.get("DESKBRIDGE_PUBLIC_URL", f"http://{host}:{port}").rstrip("/"),
         log_level=e.get("DESKBRIDGE_LOG_LEVEL", "INFO"),
+        inprocess_worker=_flag(e.get("DESKBRIDGE_INPROCESS_WORKER")),
+        sync_interval=float(e.get("DESKBRIDGE_SYNC_INTERVAL", "300")),
     )
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or value.strip() == "":
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
