@@ -91,5 +91,7 @@ async def link(
     account, token, created = await account_store.link_account(conn, services.box, request)
     cls = registry.get(request.integration)
     await syncstate.ensure_models(conn, account.id, [m.model for m in cls.models if FETCH in m.operations])
+    if not created:
+        await syncstate.resume_all(conn, account.id)
     await conn.commit()
     return account, token, created

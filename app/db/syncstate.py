@@ -55,3 +55,27 @@ async def request_resync(conn: AsyncConnection, account_id: str) -> None:
         .where(sync_state.c.linked_account_id == account_id)
         .values(full_resync_requested=True, status="SYNCING", next_sync_start=now_micros())
     )
+
+
+async def suspend(conn: AsyncConnection, account_id: str, reason: str) -> None:
+    """Stop every model of an account whose credentials were refused: FAILED until relinked."""
+    await conn.execute(
+        update(sync_state)
+        .where(sync_state.c.linked_account_id == account_id)
+        .values(
+            status="FAILED",
+            last_sync_result="FAILED",
+            last_error=reason,
+            next_sync_start=None,
+            sync_status_reason=None,
+        )
+    )
+
+
+async def resume_all(conn: AsyncConnection, account_id: str) -> None:
+    """After a relink: every suspended model is due again (interrupted runs resume from checkpoints)."""
+    await conn.execute(
+        update(sync_state)
+        .where(sync_state.c.linked_account_id == account_id, sync_state.c.next_sync_start.is_(None))
+        .values(status="SYNCING", next_sync_start=now_micros(), last_error=None)
+    )

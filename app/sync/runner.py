@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.state import Services
 from app.db import accounts as account_store
-from app.db import records
+from app.db import records, syncstate
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
 from app.sync import jobs
 from app.sync.jobs import SECOND, Job
@@ -86,9 +86,11 @@ class SyncRunner:
             log.warning("lease lost on %s/%s; another worker continues", job.linked_account_id, job.model)
             return "SYNCING"
         except AuthError as exc:
+            await self._finish_failed(job, f"credentials refused: {exc}", retry_in=None)
             async with engine.begin() as conn:
                 await account_store.set_status(conn, job.linked_account_id, "RELINK_NEEDED", str(exc))
-            await self._finish_failed(job, f"credentials refused: {exc}", retry_in=None)
+                # Every model of the account stops until it is relinked (linking requeues them).
+                await syncstate.suspend(conn, job.linked_account_id, f"credentials refused: {exc}")
             return "FAILED"
         except RateLimitError as exc:
             wait = exc.retry_after or 60.0
@@ -277,11 +279,23 @@ class SyncRunner:
                 total += await self._read_children(job, connector, stream, parent, queued_at, total)
         async with engine.connect() as conn:
             parent_state = await jobs.state_of(conn, job.linked_account_id, stream.parent or "")
-        parent_done = parent_state is None or (
-            parent_state.status == "DONE" and parent_state.checkpoint is None
-        )
+        parent_status = "DONE" if parent_state is None else parent_state.status
         finished = now_micros()
-        if not parent_done:
+        if parent_status != "DONE" and parent_status != "SYNCING":
+            # The parent failed: what we read is all we can know; say so rather than wait forever.
+            await jobs.release(
+                engine,
+                job,
+                status="PARTIALLY_SYNCED",
+                last_sync_result="PARTIALLY_SYNCED",
+                last_sync_finished=finished,
+                sync_status_reason=None,
+                last_error=f"{stream.parent} sync is {parent_status}",
+                run_records=total,
+                next_sync_start=finished + int(self.config.interval_seconds * SECOND),
+            )
+            return "PARTIALLY_SYNCED"
+        if parent_status == "SYNCING":
             await jobs.release(
                 engine,
                 job,

@@ -223,6 +223,15 @@ async def test_crash_mid_run_resumes_from_the_checkpoint_not_the_start(services:
     assert len(await stored(services, tickets, account)) == 9
 
 
+async def test_comments_do_not_wait_forever_for_a_failed_ticket_sync(services: Services) -> None:
+    seed_vendor(n=2)
+    account = await link(services, key="revoked")
+    assert await worker(services).run_until_idle() == 2
+    st = await status(services, account)
+    assert st["Ticket"].status == "FAILED"
+    assert st["Comment"].status == "FAILED" and "credentials" in st["Comment"].last_error
+
+
 async def test_refused_credentials_fail_the_job_and_ask_for_relink(services: Services) -> None:
     seed_vendor(n=2)
     account = await link(services, key="revoked")
