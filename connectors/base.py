@@ -8,8 +8,8 @@ with the sync engine); writes are plain async methods.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
 import msgspec
@@ -119,3 +119,18 @@ ConnectorFactory = Callable[[ConnectorContext], Connector]
 def supports(connector: type[Connector] | Connector, model: str, operation: str) -> bool:
     """Whether ``connector`` declares ``operation`` on ``model``."""
     return any(m.model == model and operation in m.operations for m in connector.models)
+
+
+class Download(msgspec.Struct, kw_only=True):
+    """Bytes of an attachment as they arrive from the vendor."""
+
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
+
+
+@runtime_checkable
+class AttachmentDownloader(Protocol):
+    """Connectors whose attachment URLs need the vendor's auth implement this; for the others the
+    service fetches ``file_url`` itself (vendors hand out signed, public URLs)."""
+
+    async def download_attachment(self, remote_id: str, file_url: str | None) -> Download: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,11 +23,12 @@ from connectors.base import (
     UPDATE,
     ConnectorContext,
     CredentialField,
+    Download,
     ModelSupport,
     RemoteRecord,
 )
 from connectors.http import BearerToken, Cursor, VendorClient
-from connectors.http.errors import AuthError, ConnectorError, RejectedError
+from connectors.http.errors import AuthError, ConnectorError, NotFoundError, RejectedError
 from connectors.http.ratelimit import RateLimiter
 from connectors.streams import Stream, Tombstone
 from schemas.models import Comment, Ticket
@@ -52,6 +54,8 @@ class FakeDesk:
     page_size: int = 3
     #: Requests answered, for assertions on what a sync asked.
     requests: list[httpx.Request] = field(default_factory=list)
+    #: Attachment bytes by vendor id (served by ``download_attachment``).
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def put_ticket(self, raw: dict[str, Any]) -> dict[str, Any]:
         raw = {"state": "open", **raw, "updated": time.time()}
@@ -276,6 +280,18 @@ class FakeDeskConnector:
             {**self.desk.tickets.get(remote_id, {"id": remote_id}), **_vendor_fields(set_fields(changes))}
         )
         return ticket_record(raw)
+
+    async def download_attachment(self, remote_id: str, file_url: str | None) -> Download:
+        self._guard("download_attachment")
+        if remote_id not in self.desk.files:
+            raise NotFoundError("no such file")
+        content = self.desk.files[remote_id]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(content), 4):
+                yield content[start : start + 4]
+
+        return Download(content_type="text/plain", chunks=chunks())
 
     async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
         self._guard("create_comment")

@@ -116,10 +116,13 @@ def _schema(
     return schema
 
 
-def _meta(account: Account, model: str, input_type: type[msgspec.Struct]) -> MetaResponse:
+def _meta(
+    account: Account, model: str, input_type: type[msgspec.Struct], *, partial: bool = False
+) -> MetaResponse:
     support = model_support(account.integration, model)
     fields = support.supported_fields if support else ()
-    required = support.required_post_parameters if support else ()
+    # A PATCH changes only what it sends: nothing is required there.
+    required = () if partial or support is None else support.required_post_parameters
     return MetaResponse(
         request_schema=_schema(input_type, fields, required),
         status=MetaStatus(
@@ -143,7 +146,7 @@ async def ticket_meta_post(
 async def ticket_meta_patch(ticket_id: FromPath[str], account: Account, conn: Conn) -> MetaResponse:
     if not await records.remote_ids(conn, account.id, "Ticket", [ticket_id]):
         raise not_found()
-    return _meta(account, "Ticket", TicketUpdate)
+    return _meta(account, "Ticket", TicketUpdate, partial=True)
 
 
 @get("/comments/meta/post", operation_id="comments_meta_post_retrieve", tags=["comments"])

@@ -352,3 +352,25 @@ async def test_every_model_lists_and_retrieves(service: Service, desk: dict[str,
         assert one.status_code == 200 and one.json() == item
     missing = await service.get(f"{path}/3fa85f64-5717-4562-b3fc-2c963f66afa6", desk["token"])
     assert missing.status_code == 404 and missing.json() == {"detail": "Not found."}
+
+
+async def test_attachment_download_streams_the_vendor_bytes(service: Service, desk: dict[str, Any]) -> None:
+    from tests import fakes
+    from tests.app.conftest import desk_url
+
+    fakes.desk(desk_url("desk-a")).files["a1"] = b"line 1\nline 2\n"
+    token = desk["token"]
+    attachment = (await service.get("/attachments", token)).json()["results"][0]
+    r = await service.get(f"/attachments/{attachment['id']}/download", token)
+    assert r.status_code == 200 and r.content == b"line 1\nline 2\n"
+    assert r.headers["content-type"].startswith("text/plain")
+    assert 'filename="log.txt"' in r.headers["content-disposition"]
+    forced = await service.get(
+        f"/attachments/{attachment['id']}/download", token, mime_type="application/pdf"
+    )
+    assert forced.headers["content-type"].startswith("application/pdf")
+    missing = await service.get("/attachments/3fa85f64-5717-4562-b3fc-2c963f66afa6/download", token)
+    assert missing.status_code == 404
+    fakes.desk(desk_url("desk-a")).files.clear()
+    gone = await service.get(f"/attachments/{attachment['id']}/download", token)
+    assert gone.status_code == 404 and "no longer" in gone.json()["detail"]

@@ -43,6 +43,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/comments/meta/post"): ACCOUNT,
     ("GET", "/contacts/meta/post"): ACCOUNT,
     ("GET", "/attachments/meta/post"): ACCOUNT,
+    ("GET", "/attachments/{attachment_id:str}/download"): ACCOUNT,
     ("GET", "/account-details"): ACCOUNT,
     ("GET", "/available-actions"): ACCOUNT,
     ("GET", "/sync-status"): ACCOUNT,
@@ -146,6 +147,8 @@ def concrete(route: tuple[str, str], ids: dict[str, str]) -> str:
         return template.replace("{id:str}", ids[PATH_TO_MODEL[first]])
     if "{ticket_id:str}" in template:
         return template.replace("{ticket_id:str}", ids["Ticket"])
+    if "{attachment_id:str}" in template:
+        return template.replace("{attachment_id:str}", ids["Attachment"])
     if "{public_token:str}" in template:
         return template.replace("{public_token:str}", "pub_unknown")
     assert "{" not in template, template
@@ -288,6 +291,12 @@ async def _check_isolation(world: World, route: tuple[str, str]) -> None:
         theirs = await call(world, route, headers=a_headers, ids=world.b_ids)
         assert theirs.status_code == 404 and theirs.json() == {"detail": "Not found."}
         return
+    if template == "/attachments/{attachment_id:str}/download":
+        theirs = await call(world, route, headers=a_headers, ids=world.b_ids)
+        assert theirs.status_code == 404 and theirs.json() == {"detail": "Not found."}
+        own = await call(world, route, headers=a_headers)
+        assert own.status_code != 401 and own.status_code != 500, own.text  # reaches A's vendor
+        return
     if template in ("/tickets/{ticket_id:str}", "/tickets/meta/patch/{ticket_id:str}"):
         theirs = await call(world, route, headers=a_headers, ids=world.b_ids)
         assert theirs.status_code == 404 and theirs.json()["detail"] == "Not found."
@@ -406,4 +415,4 @@ async def test_same_origin_in_another_organization_is_another_account(world: Wor
 def test_route_templates_cover_every_parameter() -> None:
     for _, template in ROUTES:
         for name in re.findall(r"{(\w+):", template):
-            assert name in ("id", "ticket_id", "public_token"), template
+            assert name in ("id", "ticket_id", "attachment_id", "public_token"), template
