@@ -13,8 +13,8 @@ from typing import Annotated
 import httpx
 import msgspec
 from litestar import get
-from litestar.params import FromPath, QueryParameter
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import select
 
