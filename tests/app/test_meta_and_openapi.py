@@ -17,8 +17,9 @@ from schemas.models import Ticket
 from schemas.writes import AttachmentCreate, CommentCreate, ContactCreate, TicketCreate, TicketUpdate
 from tests import fakes
 from tests.app.conftest import API, Service
+from tests.support.shared import REFERENCE
 
-MERGE_API = Path("/work/shared/reference/merge-api.md")
+MERGE_API = REFERENCE / "merge-api.md"
 META_FIELDS = {
     "request_schema",
     "remote_field_classes",

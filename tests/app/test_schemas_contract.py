@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 
 import msgspec
 import pytest
 
 from schemas import accounts, envelopes, models, writes
+from tests.support.shared import REFERENCE
 
-MERGE_API = Path("/work/shared/reference/merge-api.md")
+MERGE_API = REFERENCE / "merge-api.md"
 
 
 def merge_tables() -> dict[str, list[str]]:

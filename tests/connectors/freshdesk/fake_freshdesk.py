@@ -13,12 +13,13 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-FIXTURES = Path("/work/shared/fixtures/vendors/freshdesk")
+from tests.support.shared import FIXTURES as SHARED_FIXTURES
+
+FIXTURES = SHARED_FIXTURES / "vendors" / "freshdesk"
 KEY = "good-key"
 NOW = datetime(2024, 10, 25, tzinfo=UTC)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,8 +16,9 @@ import pytest
 from connectors.base import RemoteRecord
 from connectors.freshdesk import mapping, wire
 from schemas.models import Account, Attachment, Comment, Contact, Team, Ticket, User
+from tests.support.shared import FIXTURES as SHARED_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures/vendors/freshdesk")
+FIXTURES = SHARED_FIXTURES / "vendors" / "freshdesk"
 BASE = "https://acme.freshdesk.com"
 
 
