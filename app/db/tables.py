@@ -25,6 +25,9 @@ from sqlalchemy import (
 from sqlalchemy import (
     false as sa_false,
 )
+from sqlalchemy import (
+    true as sa_true,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -242,4 +245,43 @@ record_links = Table(
     Column("field", String(32), primary_key=True),
     Column("target", String(255), primary_key=True),  # our id, or the tag text for ``tags``
     Index("ix_record_links_lookup", "linked_account_id", "model", "field", "target"),
+)
+
+# --- outgoing webhooks (app/webhooks) ---------------------------------------------------------------
+
+#: Where an organization wants events delivered; the signing secret is sealed with the SecretBox.
+webhook_targets = Table(
+    "webhook_targets",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False, default="", server_default=""),  # comma-separated; "" = all
+    Column("secret", LargeBinary, nullable=False),
+    Column("is_active", Boolean, nullable=False, default=True, server_default=sa_true()),
+    Column("created_at", Micros, nullable=False),
+    Index("ix_webhook_targets_org", "organization_id", "id"),
+)
+
+#: One row per (event, target), written in the transaction of the change it reports. The row is the
+#: whole delivery state (nothing lives in memory), so deliveries survive restarts.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False, unique=True),  # the event id receivers dedupe on
+    Column("target_id", Uuid, ForeignKey("webhook_targets.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the exact bytes signed and sent
+    Column("created_at", Micros, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", Micros),  # null once delivered or dead
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", Micros),
+    Column("delivered_at", Micros),
+    Column("last_status", Integer),  # the receiver's last HTTP status (null: no response)
+    Column("last_error", Text),
+    Column("dead_at", Micros),
+    Index("ix_webhook_outbox_due", "next_attempt_at"),
+    Index("ix_webhook_outbox_target_seq", "target_id", "seq"),
 )
