@@ -1,0 +1,290 @@
+"""Delivering the outbox: lease due rows, POST the signed bytes, record the outcome.
+
+Everything is in ``webhook_outbox``, so a restart loses nothing: a row leased by a process that died is
+taken again when its lease expires (the receiver may then see it twice; it dedupes on
+``X-Deskbridge-Event-Id``). Leasing picks rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number
+of workers share the outbox without sending a row twice at once.
+
+Retry policy (ours, documented because Merge's is weak: 3 attempts within seconds, 4xx dropped):
+
+* 2xx: delivered. We do not follow redirects (a redirect could point into a private network).
+* 410 Gone: dead at once; the receiver says the endpoint is gone for good.
+* Anything else, 4xx included, timeouts, refused connections and URLs the outbound policy refuses now:
+  retried with exponential backoff and jitter (``backoff_base_seconds`` doubling to
+  ``backoff_cap_seconds``), or after ``Retry-After`` when a 429/503 sends one, until the event is
+  ``max_age_seconds`` old (3 days by default), then dead. 4xx are retried because in practice they are a
+  receiver misconfiguration (route not deployed, secret rotated) that gets fixed; a receiver that wants
+  to drop an event answers 2xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import msgspec
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.state import Services
+from app.db.tables import webhook_outbox, webhook_targets
+from app.timeutil import now_micros
+from app.urlpolicy import UnsafeURLError
+from app.webhooks import signing
+
+log = logging.getLogger("deskbridge.webhooks")
+
+SECOND = 1_000_000
+EVENT_ID_HEADER = "X-Deskbridge-Event-Id"
+EVENT_HEADER = "X-Deskbridge-Event"
+ATTEMPT_HEADER = "X-Deskbridge-Delivery-Attempt"
+USER_AGENT = "deskbridge-webhooks"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    batch_size: int = 16
+    poll_seconds: float = 1.0
+    #: Longer than ``timeout_seconds``: a lease must outlive the request it covers.
+    lease_seconds: float = 60.0
+    timeout_seconds: float = 10.0
+    backoff_base_seconds: float = 10.0
+    backoff_cap_seconds: float = 3600.0
+    max_age_seconds: float = 3 * 24 * 3600.0
+
+
+class Lease(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    event: str
+    body: bytes
+    attempts: int
+    created_at: int
+    owner: str
+    url: str
+    secret: bytes  # sealed
+
+
+class Outcome(msgspec.Struct, kw_only=True, frozen=True):
+    delivered: bool
+    retry: bool
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def backoff(
+    attempts: int,
+    config: DeliveryConfig,
+    retry_after: float | None = None,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before attempt ``attempts + 1``: ``Retry-After`` if given, else exponential with jitter.
+
+    Jitter spreads the retries of many events to one receiver that just came back (half fixed, half
+    random, so the wait never collapses to zero).
+    """
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), config.max_age_seconds)
+    delay = min(config.backoff_base_seconds * 2.0 ** max(attempts - 1, 0), config.backoff_cap_seconds)
+    return delay / 2 + rng() * delay / 2
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (a number or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(float(when.timestamp()) - time.time(), 0.0)
+
+
+def classify(response_status: int, retry_after: str | None) -> Outcome:
+    if 200 <= response_status < 300:
+        return Outcome(delivered=True, retry=False, status=response_status)
+    error = f"receiver answered HTTP {response_status}"
+    if response_status == 410:
+        return Outcome(delivered=False, retry=False, status=410, error=f"{error} (Gone): not retried")
+    wait = parse_retry_after(retry_after) if response_status in (429, 503) else None
+    return Outcome(delivered=False, retry=True, status=response_status, error=error, retry_after=wait)
+
+
+def signed_headers(secret: str, body: bytes, *, event_id: str, event: str, attempt: int) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        signing.MERGE_HEADER: signing.merge_signature(secret, body),
+        signing.TIMESTAMPED_HEADER: signing.timestamped_signature(secret, body, int(time.time())),
+        EVENT_ID_HEADER: event_id,
+        EVENT_HEADER: event,
+        ATTEMPT_HEADER: str(attempt),
+    }
+
+
+def delivery_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+async def lease_due(engine: AsyncEngine, owner: str, config: DeliveryConfig) -> list[Lease]:
+    now = now_micros()
+    pick = (
+        select(
+            webhook_outbox.c.id,
+            webhook_outbox.c.event,
+            webhook_outbox.c.body,
+            webhook_outbox.c.attempts,
+            webhook_outbox.c.created_at,
+            webhook_targets.c.url,
+            webhook_targets.c.secret,
+        )
+        .join(webhook_targets, webhook_targets.c.id == webhook_outbox.c.target_id)
+        .where(
+            webhook_outbox.c.next_attempt_at <= now,
+            or_(webhook_outbox.c.lease_expires_at.is_(None), webhook_outbox.c.lease_expires_at < now),
+            webhook_targets.c.is_active.is_(True),
+        )
+        .order_by(webhook_outbox.c.next_attempt_at, webhook_outbox.c.seq)
+        .limit(config.batch_size)
+        .with_for_update(skip_locked=True, of=webhook_outbox)
+    )
+    async with engine.begin() as conn:
+        rows = (await conn.execute(pick)).all()
+        if not rows:
+            return []
+        await conn.execute(
+            update(webhook_outbox)
+            .where(webhook_outbox.c.id.in_([r.id for r in rows]))
+            .values(lease_owner=owner, lease_expires_at=now + int(config.lease_seconds * SECOND))
+        )
+    return [
+        Lease(
+            id=r.id,
+            event=r.event,
+            body=r.body,
+            attempts=r.attempts,
+            created_at=r.created_at,
+            owner=owner,
+            url=r.url,
+            secret=r.secret,
+        )
+        for r in rows
+    ]
+
+
+async def attempt(services: Services, lease: Lease, config: DeliveryConfig) -> Outcome:
+    """One POST of a leased row; never raises for anything the receiver or the network does."""
+    secret = services.box.decrypt(lease.secret).decode()
+    headers = signed_headers(
+        secret, lease.body, event_id=lease.id, event=lease.event, attempt=lease.attempts + 1
+    )
+    try:
+        # Checked before every delivery, not only at registration: DNS and the policy can change.
+        url = await asyncio.to_thread(services.url_policy.check_url, lease.url)
+        async with services.http.stream(
+            "POST",
+            url,
+            content=lease.body,
+            headers=headers,
+            timeout=config.timeout_seconds,
+            follow_redirects=False,
+        ) as response:
+            # The response body is never read: a receiver cannot make us buffer anything.
+            return classify(response.status_code, response.headers.get("retry-after"))
+    except UnsafeURLError as exc:
+        return Outcome(delivered=False, retry=True, error=f"refused by the outbound URL policy: {exc}")
+    except httpx.TimeoutException:
+        return Outcome(delivered=False, retry=True, error=f"timed out after {config.timeout_seconds:g}s")
+    except httpx.HTTPError as exc:
+        return Outcome(delivered=False, retry=True, error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def record(engine: AsyncEngine, lease: Lease, outcome: Outcome, config: DeliveryConfig) -> None:
+    """Save the outcome of an attempt (only while we still hold the lease)."""
+    now = now_micros()
+    values: dict[str, object] = {
+        "attempts": lease.attempts + 1,
+        "last_status": outcome.status,
+        "last_error": outcome.error,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    deadline = lease.created_at + int(config.max_age_seconds * SECOND)
+    if outcome.delivered:
+        values.update(delivered_at=now, next_attempt_at=None)
+    elif not outcome.retry or now >= deadline:
+        values.update(dead_at=now, next_attempt_at=None)
+    else:
+        wait = backoff(lease.attempts + 1, config, outcome.retry_after)
+        # One last attempt at the deadline rather than giving up before it.
+        values["next_attempt_at"] = min(now + int(wait * SECOND), deadline)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(webhook_outbox)
+            .where(and_(webhook_outbox.c.id == lease.id, webhook_outbox.c.lease_owner == lease.owner))
+            .values(**values)
+        )
+
+
+async def deliver(services: Services, lease: Lease, config: DeliveryConfig) -> Outcome:
+    outcome = await attempt(services, lease, config)
+    await record(services.engine, lease, outcome, config)
+    if not outcome.delivered:
+        log.info("webhook %s (%s) not delivered: %s", lease.id, lease.event, outcome.error)
+    return outcome
+
+
+class DeliveryLoop:
+    """Delivers due outbox rows until stopped (``serve`` and ``deskbridge worker`` run one)."""
+
+    def __init__(self, services: Services, config: DeliveryConfig | None = None) -> None:
+        self.services = services
+        self.config = config or DeliveryConfig()
+        self.owner = delivery_owner()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def deliver_due(self) -> int:
+        """Lease one batch and deliver it concurrently; returns how many were attempted."""
+        leases = await lease_due(self.services.engine, self.owner, self.config)
+        await asyncio.gather(*(deliver(self.services, lease, self.config) for lease in leases))
+        return len(leases)
+
+    async def run_until_idle(self, max_batches: int = 1000) -> int:
+        """Deliver until nothing is due (tests); returns the attempts made."""
+        total = 0
+        for _ in range(max_batches):
+            done = await self.deliver_due()
+            if not done:
+                break
+            total += done
+        return total
+
+    async def run_forever(self) -> None:
+        log.info("webhook delivery %s started", self.owner)
+        while not self._stop.is_set():
+            try:
+                done = await self.deliver_due()
+            except Exception:  # the database went away for a moment: keep the loop alive
+                log.exception("webhook delivery round failed")
+                done = 0
+            if done:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.config.poll_seconds)
+        log.info("webhook delivery %s stopped", self.owner)
