@@ -285,3 +285,99 @@ webhook_outbox = Table(
     Index("ix_webhook_outbox_due", "next_attempt_at"),
     Index("ix_webhook_outbox_target_seq", "target_id", "seq"),
 )
+
+# --- ticket sharing (app/sharing) --------------------------------------------------------------------
+
+#: A linked account's receiving endpoint: ``{public_url}/sharing/{sharing_id}`` (unguessable, not the id).
+sharing_endpoints = Table(
+    "sharing_endpoints",
+    metadata,
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("sharing_id", String(64), nullable=False, unique=True),
+    Column("created_at", Micros, nullable=False),
+)
+
+#: Agreements as each linked account sees them: ``out`` = we invited (we are the sender), ``in`` = we
+#: were invited. Two accounts of one deskbridge sharing with each other hold one row each, same uuid.
+sharing_agreements = Table(
+    "sharing_agreements",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("uuid", String(255), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("partner_url", Text, nullable=False),
+    Column("our_url", Text, nullable=False),
+    Column("access_key", LargeBinary, nullable=False),  # sealed with the SecretBox
+    Column("name", String(255)),  # the sender's (company) name, as invites carry it
+    Column("partner_name", String(255)),
+    Column("sync_tags", Boolean, nullable=False, default=False, server_default=sa_false()),
+    Column("sync_custom_fields", Boolean, nullable=False, default=False, server_default=sa_false()),
+    Column("allows_public_comments", Boolean, nullable=False, default=False, server_default=sa_false()),
+    Column("deactivated_by", String(16)),
+    Column("created_at", Micros, nullable=False),
+    Column("updated_at", Micros, nullable=False),
+    UniqueConstraint("linked_account_id", "uuid", name="uq_sharing_agreements_account_uuid"),
+)
+
+#: A ticket shared on an agreement: ``sharer`` (ours, sent out) or ``receiver`` (created from a share).
+#: ``state``: creating (a share being written into the desk), active, unshared (an orphan).
+shared_tickets = Table(
+    "shared_tickets",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("agreement_id", Uuid, ForeignKey("sharing_agreements.id", ondelete="CASCADE"), nullable=False),
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("uuid", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ticket_id", Uuid),
+    Column("ticket_remote_id", String(255)),
+    Column("sent_status", String(32)),  # the protocol status both sides last agreed on
+    Column("sent_tags", Text),  # JSON list, when tags sync
+    Column("created_at", Micros, nullable=False),
+    Column("updated_at", Micros, nullable=False),
+    UniqueConstraint("agreement_id", "uuid", name="uq_shared_tickets_agreement_uuid"),
+    Index("ix_shared_tickets_ticket", "linked_account_id", "ticket_id"),
+)
+
+#: Comment uuid <-> our comment, per shared ticket; ``origin`` partner rows are never sent back (echo).
+#: A partner row with no ``comment_remote_id`` is a comment being written into the desk right now.
+shared_comments = Table(
+    "shared_comments",
+    metadata,
+    Column("shared_ticket_id", Uuid, ForeignKey("shared_tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("uuid", String(255), primary_key=True),
+    Column("origin", String(8), nullable=False),
+    Column("comment_id", Uuid),
+    Column("comment_remote_id", String(255)),
+    Column("sent_ok_at", Micros),
+    Column("created_at", Micros, nullable=False),
+    Index("ix_shared_comments_remote", "shared_ticket_id", "comment_remote_id"),
+)
+
+#: Protocol requests to send, one row each, in ``seq`` order per ``order_key`` (an agreement or a shared
+#: ticket). Ticket bodies are built when sent, from the state at that moment; agreement bodies when
+#: queued (each status change must reach the partner).
+sharing_outbox = Table(
+    "sharing_outbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("agreement_id", Uuid, ForeignKey("sharing_agreements.id", ondelete="CASCADE"), nullable=False),
+    Column("shared_ticket_id", Uuid, ForeignKey("shared_tickets.id", ondelete="CASCADE")),
+    Column("order_key", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # invite | agreement | share | update | unshare
+    Column("body", LargeBinary),
+    Column("created_at", Micros, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", Micros),  # null once delivered or dead
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", Micros),
+    Column("delivered_at", Micros),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("dead_at", Micros),
+    Index("ix_sharing_outbox_due", "next_attempt_at"),
+    Index("ix_sharing_outbox_order", "order_key", "seq"),
+)
