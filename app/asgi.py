@@ -24,6 +24,7 @@ from app.api.state import Services
 from app.db.engine import create_engine
 from app.secrets import SecretBox
 from app.settings import Settings
+from app.sharing.routes import SHARING_ROUTER
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from app.urlpolicy import URLPolicy
@@ -69,7 +70,7 @@ def create_app(
         security=[{"bearerAuth": []}],
     )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, SHARING_ROUTER],  # the protocol server has no API key
         exception_handlers=EXCEPTION_HANDLERS,
         state=_state(services),
         on_startup=[start],

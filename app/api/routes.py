@@ -6,6 +6,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
 from app.api import accounts, attachments, records, sync, writes
+from app.api import sharing as ticket_sharing
 from schemas.envelopes import ErrorBody
 
 _HANDLERS: list[HTTPRouteHandler] = [
@@ -14,6 +15,7 @@ _HANDLERS: list[HTTPRouteHandler] = [
     *writes.HANDLERS,
     *accounts.HANDLERS,
     *sync.HANDLERS,
+    *ticket_sharing.HANDLERS,
 ]
 
 _ERRORS = {
