@@ -22,6 +22,7 @@ from app.api.state import Services
 from app.db import accounts as account_store
 from app.db import records
 from app.db.accounts import LinkedAccountRecord
+from app.sharing import outbound as sharing_outbound
 from app.vendors import VendorURLError, connector_for
 from connectors.base import CREATE, UPDATE, Connector, RemoteRecord, supports
 from connectors.http.errors import (
@@ -130,7 +131,9 @@ async def _store(
     for attempt in (1, 2):  # a sync page may insert the same record concurrently: retry once as update
         try:
             async with conn.begin():
-                (stored,) = (await records.upsert_records(conn, account_id, model_name, [record])).models
+                upserted = await records.upsert_records(conn, account_id, model_name, [record])
+                await sharing_outbound.on_records_stored(conn, account_id, model_name, upserted)
+            (stored,) = upserted.models
             return stored, []
         except SQLAlchemyError:
             if attempt == 2:

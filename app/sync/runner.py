@@ -24,6 +24,7 @@ from app.api.state import Services
 from app.db import accounts as account_store
 from app.db import records, syncstate
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
+from app.sharing import outbound as sharing_outbound
 from app.sync import jobs
 from app.sync.jobs import SECOND, Job
 from app.timeutil import from_micros, now_micros
@@ -233,9 +234,10 @@ class SyncRunner:
         for record in page.records:
             by_model[_model_name(record)].append(record)
         for model, items in by_model.items():
-            await records.upsert_records(
+            upserted = await records.upsert_records(
                 conn, job.linked_account_id, model, items, sync_run=run_id if model == job.model else None
             )
+            await sharing_outbound.on_records_stored(conn, job.linked_account_id, model, upserted)
         if page.deleted:
             await records.mark_deleted(conn, job.linked_account_id, job.model, page.deleted)
         parents = {str(r.model.remote_id) for r in by_model.get(job.model, ())} | set(page.deleted)

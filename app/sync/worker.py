@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from app.api.state import Services
+from app.sharing.deliver import SharingDelivery
 from app.sync import jobs
 from app.sync.runner import Progress, RunnerConfig, SyncRunner
 
@@ -76,6 +77,8 @@ class Worker:
         slots = asyncio.Semaphore(self.config.concurrency)
         running: set[asyncio.Task[None]] = set()
         log.info("sync worker %s started (concurrency %d)", self.name, self.config.concurrency)
+        # Ticket-sharing deliveries run wherever sync runs: what sync finds is sent from the same process.
+        sharing = asyncio.create_task(SharingDelivery(self.services).run_forever(self._stop))
         while not self._stop.is_set():
             await slots.acquire()
             job = await jobs.lease_next(
@@ -91,7 +94,7 @@ class Worker:
             task.add_done_callback(running.discard)
         for task in list(running):
             task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await asyncio.gather(*running, sharing, return_exceptions=True)
         log.info("sync worker %s stopped", self.name)
 
     async def _run(self, job: jobs.Job, slots: asyncio.Semaphore) -> None:

@@ -1,0 +1,204 @@
+"""Sending the outbox: each leased row becomes one protocol request to the partner.
+
+Agreement rows carry their body (each status change must reach the partner as it was). Ticket rows are
+built when sent, from our store at that moment: a share sends the whole ticket, an update what the
+partner has not acknowledged yet (comments not in the map, a status or tags different from the last
+agreed). Only a 2xx marks comments as sent, so delivery is at least once; the partner dedupes by uuid.
+
+Outcomes: 2xx delivered; 408/429/5xx, network errors and a URL the outbound policy refuses are retried
+with backoff; any other answer (401/403/404/410/422, a cross-origin redirect) is final: the row is dead
+and its status and error stay in ``sharing_outbox`` (``last_status``, ``last_error``, ``dead_at``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.api.state import Services
+from app.db import accounts as account_store
+from app.sharing import outbox, payload, store
+from app.sharing.outbox import Lease, OutboxConfig
+from app.sharing.store import Agreement
+from app.timeutil import now_micros
+from connectors.ticket_sharing import client, wire
+from connectors.ticket_sharing.client import Outcome
+
+log = logging.getLogger("deskbridge.sharing")
+
+#: How long a partner comment may stay "being written" before we stop waiting for it.
+IN_FLIGHT_SECONDS = 120
+
+
+def _final(error: str) -> Outcome:
+    return Outcome(delivered=False, retry=False, error=error)
+
+
+def token(services: Services, agreement: Agreement) -> str:
+    return f"{agreement.uuid}:{services.box.decrypt(agreement.access_key).decode()}"
+
+
+async def _send(
+    services: Services,
+    config: OutboxConfig,
+    agreement: Agreement,
+    method: str,
+    path: tuple[str, str],
+    body: bytes | None,
+    *,
+    with_token: bool = True,
+) -> Outcome:
+    async def check(url: str) -> str:
+        return await asyncio.to_thread(services.url_policy.check_url, url)
+
+    return await client.send(
+        services.http,
+        method,
+        client.resource_url(agreement.partner_url, *path),
+        body=body,
+        token=token(services, agreement) if with_token else None,
+        check_url=check,
+        timeout=config.timeout_seconds,
+    )
+
+
+async def attempt(services: Services, lease: Lease, config: OutboxConfig) -> Outcome | None:
+    """One try at ``lease``; None means "not now" (postponed without counting an attempt)."""
+    async with services.engine.connect() as conn:
+        agreement = await store.agreement_any(conn, lease.agreement_id)
+        if agreement is None:
+            return _final("the agreement is gone")
+        if lease.kind == "invite":
+            return await _send(
+                services,
+                config,
+                agreement,
+                "POST",
+                ("agreements", agreement.uuid),
+                lease.body,
+                with_token=False,
+            )
+        if lease.kind == "agreement":
+            return await _send(services, config, agreement, "PUT", ("agreements", agreement.uuid), lease.body)
+        shared = await store.shared_by_id(conn, lease.shared_ticket_id or "")
+        if shared is None:
+            return _final("the shared ticket is gone")
+        if agreement.status != "accepted":
+            return _final(f"the agreement is {agreement.status}; nothing is sent on it")
+        if lease.kind == "unshare":
+            return await _send(services, config, agreement, "DELETE", ("tickets", shared.uuid), None)
+        if shared.state != store.ACTIVE:
+            return _final(f"the shared ticket is {shared.state}")
+        known = await store.comment_map(conn, shared.id)
+        if payload.in_flight(known, now_micros(), IN_FLIGHT_SECONDS * 1_000_000):
+            return None
+        account = await account_store.account_by_id(conn, agreement.linked_account_id)
+        if account is None:
+            return _final("the linked account is gone")
+        full = lease.kind == "share"
+        pending = await payload.build(conn, account, agreement, shared, full=full)
+    if pending is None:
+        return _final("the ticket is gone from the store")
+    if not full and pending.empty:
+        return Outcome(delivered=True, retry=False, error=None)  # nothing the partner lacks
+    outcome = await _send(
+        services,
+        config,
+        agreement,
+        "POST" if full else "PUT",
+        ("tickets", shared.uuid),
+        wire.encode(pending.ticket),
+    )
+    if outcome.delivered:
+        async with services.engine.begin() as conn:
+            await _acknowledge(conn, shared, pending)
+    elif full and outcome.status == 422 and lease.attempts > 0:
+        # An earlier attempt may have reached the partner without our seeing the answer: the share
+        # exists there now, so finish with an update (uuids make the resend harmless).
+        outcome = await _send(
+            services, config, agreement, "PUT", ("tickets", shared.uuid), wire.encode(pending.ticket)
+        )
+        if outcome.delivered:
+            async with services.engine.begin() as conn:
+                await _acknowledge(conn, shared, pending)
+    return outcome
+
+
+async def _acknowledge(conn: AsyncConnection, shared: store.SharedTicket, pending: payload.Pending) -> None:
+    now = now_micros()
+    known = await store.comment_map(conn, shared.id)
+    for uuid, comment_id, remote_id in pending.comment_rows:
+        if uuid not in known:
+            await store.map_comment(
+                conn,
+                shared.id,
+                uuid,
+                store.LOCAL,
+                comment_id=comment_id,
+                comment_remote_id=remote_id,
+                sent_ok_at=now,
+            )
+    await store.update_shared(conn, shared, sent_status=pending.status, sent_tags=pending.tags)
+
+
+async def deliver(services: Services, lease: Lease, config: OutboxConfig) -> Outcome | None:
+    try:
+        outcome = await attempt(services, lease, config)
+    except Exception as exc:  # a bug or the store hiccuped: count it as a failed attempt, keep going
+        log.exception("sharing delivery %s failed", lease.seq)
+        outcome = Outcome(delivered=False, retry=True, error=f"internal error: {type(exc).__name__}")
+    async with services.engine.begin() as conn:
+        if outcome is None:
+            await outbox.postpone(conn, lease, 2.0)
+        else:
+            await outbox.record(conn, lease, outcome, config)
+    if outcome is not None and not outcome.delivered:
+        log.info("sharing %s #%d not delivered: %s", lease.kind, lease.seq, outcome.error)
+    return outcome
+
+
+class SharingDelivery:
+    """Delivers due outbox rows until stopped; the sync worker (``serve``, ``deskbridge worker``) runs one."""
+
+    def __init__(self, services: Services, config: OutboxConfig | None = None) -> None:
+        self.services = services
+        self.config = config or OutboxConfig()
+        self.owner = outbox.owner_name()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def deliver_due(self) -> int:
+        leases = await outbox.lease_due(self.services.engine, self.owner, self.config)
+        # Rows of one order key are never leased together, so concurrency keeps per-ticket order.
+        await asyncio.gather(*(deliver(self.services, lease, self.config) for lease in leases))
+        return len(leases)
+
+    async def run_until_idle(self, max_rounds: int = 100) -> int:
+        """Deliver until nothing is due (tests, CLI); returns the attempts made."""
+        total = 0
+        for _ in range(max_rounds):
+            done = await self.deliver_due()
+            if not done:
+                break
+            total += done
+        return total
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or self._stop
+        log.info("ticket-sharing delivery %s started", self.owner)
+        while not stop.is_set():
+            try:
+                done = await self.deliver_due()
+            except Exception:  # the database went away for a moment: keep the loop alive
+                log.exception("ticket-sharing delivery round failed")
+                done = 0
+            if done:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
+
