@@ -12,6 +12,7 @@ from app.db import accounts as account_store
 from app.db import syncstate
 from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.vendors import VendorURLError, connector_for, resolve_base_url
+from app.webhooks import hooks as webhooks
 from connectors import registry
 from connectors.base import FETCH
 from connectors.http.errors import AuthError, ConnectorError
@@ -93,5 +94,7 @@ async def link(
     await syncstate.ensure_models(conn, account.id, [m.model for m in cls.models if FETCH in m.operations])
     if not created:
         await syncstate.resume_all(conn, account.id)
+    else:  # webhooks: LinkedAccount.linked, committed with the new account
+        await webhooks.linked(conn, account)
     await conn.commit()
     return account, token, created

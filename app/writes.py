@@ -24,6 +24,7 @@ from app.db import records
 from app.db.accounts import LinkedAccountRecord
 from app.sharing import outbound as sharing_outbound
 from app.vendors import VendorURLError, connector_for
+from app.webhooks import hooks as webhooks
 from connectors.base import CREATE, UPDATE, Connector, RemoteRecord, supports
 from connectors.http.errors import (
     AuthError,
@@ -125,20 +126,22 @@ async def _call_vendor(
 
 
 async def _store(
-    conn: AsyncConnection, account_id: str, model_name: str, record: RemoteRecord[Any]
+    conn: AsyncConnection, account: LinkedAccountRecord, model_name: str, record: RemoteRecord[Any]
 ) -> tuple[CommonModel, list[ValidationProblem]]:
     await conn.rollback()  # end the read transaction opened by auth and id translation
     for attempt in (1, 2):  # a sync page may insert the same record concurrently: retry once as update
         try:
             async with conn.begin():
-                upserted = await records.upsert_records(conn, account_id, model_name, [record])
-                await sharing_outbound.on_records_stored(conn, account_id, model_name, upserted)
+                upserted = await records.upsert_records(conn, account.id, model_name, [record])
+                # webhooks: {Model}.added / .changed, committed with the stored record
+                await webhooks.record_changes(conn, account, model_name, upserted)
+                await sharing_outbound.on_records_stored(conn, account.id, model_name, upserted)
             (stored,) = upserted.models
             return stored, []
         except SQLAlchemyError:
             if attempt == 2:
                 log.exception("storing a %s written to the vendor failed", model_name)
-    model = records.localize(account_id, model_name, record)
+    model = records.localize(account.id, model_name, record)
     return model, [
         problem(
             "STORE_DEFERRED",
@@ -173,7 +176,7 @@ async def _write(
 ) -> WriteResponse[Any]:
     connector = _connector(services, account, model_name, operation)
     record = await _call_vendor(services, conn, account, call(connector))
-    stored, more = await _store(conn, account.id, model_name, record)
+    stored, more = await _store(conn, account, model_name, record)
     return WriteResponse(model=stored, warnings=[*warnings, *more])
 
 

@@ -18,6 +18,7 @@ from app.db import accounts as account_store
 from app.db import records
 from app.db.accounts import NewLinkedAccount
 from app.timeutil import from_micros, now_micros
+from app.webhooks import hooks as webhooks
 from connectors import registry
 from connectors.base import CREATE, FETCH, UPDATE
 from schemas.accounts import (
@@ -192,6 +193,7 @@ async def create_linked_account(
 async def delete_account(account: Account, conn: Conn) -> None:
     await conn.rollback()
     async with conn.begin():
+        await webhooks.account_deleted(conn, account)  # webhooks: LinkedAccount.deleted
         await records.delete_account_records(conn, account.id)
         await account_store.delete_account(conn, account.id)
 

@@ -23,12 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.api.state import Services
 from app.db import accounts as account_store
 from app.db import records, syncstate
+from app.db.accounts import LinkedAccountRecord
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
 from app.sharing import outbound as sharing_outbound
 from app.sync import jobs
 from app.sync.jobs import SECOND, Job
 from app.timeutil import from_micros, now_micros
 from app.vendors import connector_for
+from app.webhooks import hooks as webhooks
 from connectors.base import Connector, RemoteRecord
 from connectors.http.errors import AuthError, PermanentError, RateLimitError, TransientError
 from connectors.http.pagination import PageRequest
@@ -69,11 +71,19 @@ class SyncRunner:
 
     async def run(self, job: Job) -> str:
         """Run ``job`` to its end (or to the first failure); returns the resulting status."""
-        engine = self.services.engine
-        async with engine.connect() as conn:
+        async with self.services.engine.connect() as conn:
             account = await account_store.account_by_id(conn, job.linked_account_id)
         if account is None:
             return "DISABLED"
+        status = await self._run(job, account)
+        # --- webhooks: LinkedAccount.sync_completed once the account's last model finished ---
+        await webhooks.sync_finished(
+            self.services.engine, account, status=status, is_initial_sync=job.is_initial_sync
+        )
+        return status
+
+    async def _run(self, job: Job, account: LinkedAccountRecord) -> str:
+        engine = self.services.engine
         try:
             connector = connector_for(self.services, account)
             stream = connector.streams.get(job.model)
@@ -81,8 +91,8 @@ class SyncRunner:
                 await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
                 return "DISABLED"
             if stream.parent:
-                return await self._run_dependent(job, connector, stream)
-            return await self._run_stream(job, connector, stream)
+                return await self._run_dependent(job, connector, stream, account)
+            return await self._run_stream(job, connector, stream, account)
         except jobs.LeaseLostError:
             log.warning("lease lost on %s/%s; another worker continues", job.linked_account_id, job.model)
             return "SYNCING"
@@ -92,6 +102,7 @@ class SyncRunner:
                 await account_store.set_status(conn, job.linked_account_id, "RELINK_NEEDED", str(exc))
                 # Every model of the account stops until it is relinked (linking requeues them).
                 await syncstate.suspend(conn, job.linked_account_id, f"credentials refused: {exc}")
+                await webhooks.issue_new(conn, account, f"credentials refused: {exc}")  # webhooks
             return "FAILED"
         except RateLimitError as exc:
             wait = exc.retry_after or 60.0
@@ -182,7 +193,9 @@ class SyncRunner:
             )
         return first, run_id, started, full
 
-    async def _run_stream(self, job: Job, connector: Connector, stream: Stream) -> str:
+    async def _run_stream(
+        self, job: Job, connector: Connector, stream: Stream, account: LinkedAccountRecord
+    ) -> str:
         request, run_id, started, full = await self._start(job, stream)
         dependents = [s.model for s in connector.streams.values() if s.parent == job.model]
         resume: bytes | None = None
@@ -191,7 +204,7 @@ class SyncRunner:
             # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
             resume = page.resume.to_json() if page.resume else None
             async with self.services.engine.begin() as conn:
-                count = await self._store_page(conn, job, page, run_id, dependents)
+                count = await self._store_page(conn, job, page, run_id, dependents, account)
                 total += count
                 await jobs.renew(
                     conn,
@@ -205,9 +218,11 @@ class SyncRunner:
                 self.progress(job.model, count)
         async with self.services.engine.begin() as conn:
             if full:  # a complete enumeration: what it did not see is gone
-                await records.mark_unseen_deleted(
+                gone = await records.mark_unseen_deleted(
                     conn, job.linked_account_id, job.model, sync_run=run_id, run_started_at=started
                 )
+                if not job.is_initial_sync:  # webhooks: {Model}.removed
+                    await webhooks.record_changes(conn, account, job.model, removed=gone)
         finished = now_micros()
         await jobs.release(
             self.services.engine,
@@ -228,25 +243,40 @@ class SyncRunner:
         return "DONE"
 
     async def _store_page(
-        self, conn: AsyncConnection, job: Job, page: StreamPage, run_id: int, dependents: Sequence[str]
+        self,
+        conn: AsyncConnection,
+        job: Job,
+        page: StreamPage,
+        run_id: int,
+        dependents: Sequence[str],
+        account: LinkedAccountRecord,
     ) -> int:
         by_model: dict[str, list[RemoteRecord[Any]]] = defaultdict(list)
         for record in page.records:
             by_model[_model_name(record)].append(record)
+        # Webhooks: per-record events, in this page's transaction. None during an initial sync: Merge
+        # does not flood receivers with one ``added`` per record; they get ``sync_completed`` instead.
+        notify = not job.is_initial_sync
         for model, items in by_model.items():
             upserted = await records.upsert_records(
                 conn, job.linked_account_id, model, items, sync_run=run_id if model == job.model else None
             )
+            if notify:
+                await webhooks.record_changes(conn, account, model, upserted)
             await sharing_outbound.on_records_stored(conn, job.linked_account_id, model, upserted)
         if page.deleted:
-            await records.mark_deleted(conn, job.linked_account_id, job.model, page.deleted)
+            gone = await records.mark_deleted(conn, job.linked_account_id, job.model, page.deleted)
+            if notify:
+                await webhooks.record_changes(conn, account, job.model, removed=gone)
         parents = {str(r.model.remote_id) for r in by_model.get(job.model, ())} | set(page.deleted)
         await _queue_parents(conn, job.linked_account_id, dependents, parents)
         return len(page.records) + len(page.deleted)
 
     # --- dependent streams (comments of tickets) ---------------------------------------------------
 
-    async def _run_dependent(self, job: Job, connector: Connector, stream: Stream) -> str:
+    async def _run_dependent(
+        self, job: Job, connector: Connector, stream: Stream, account: LinkedAccountRecord
+    ) -> str:
         engine = self.services.engine
         started = now_micros()
         async with engine.begin() as conn:
@@ -278,7 +308,7 @@ class SyncRunner:
             if not batch:
                 break
             for parent, queued_at in batch:
-                total += await self._read_children(job, connector, stream, parent, queued_at, total)
+                total += await self._read_children(job, connector, stream, parent, queued_at, total, account)
         async with engine.connect() as conn:
             parent_state = await jobs.state_of(conn, job.linked_account_id, stream.parent or "")
         parent_status = "DONE" if parent_state is None else parent_state.status
@@ -326,13 +356,20 @@ class SyncRunner:
         return "DONE"
 
     async def _read_children(
-        self, job: Job, connector: Connector, stream: Stream, parent: str, queued_at: int, total: int
+        self,
+        job: Job,
+        connector: Connector,
+        stream: Stream,
+        parent: str,
+        queued_at: int,
+        total: int,
+        account: LinkedAccountRecord,
     ) -> int:
         count = 0
         pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
         async with self.services.engine.begin() as conn:
             for page in pages:
-                count += await self._store_page(conn, job, page, 0, ())
+                count += await self._store_page(conn, job, page, 0, (), account)
             # Only forget the parent if it was not queued again while we read it.
             await conn.execute(
                 delete(sync_parents).where(
