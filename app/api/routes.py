@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from app.api import accounts, attachments, records, sync, writes
+from app.api import accounts, attachments, records, sync, webhooks, writes
 from app.api import sharing as ticket_sharing
 from schemas.envelopes import ErrorBody
 
@@ -16,6 +16,7 @@ _HANDLERS: list[HTTPRouteHandler] = [
     *accounts.HANDLERS,
     *sync.HANDLERS,
     *ticket_sharing.HANDLERS,
+    *webhooks.HANDLERS,
 ]
 
 _ERRORS = {

@@ -30,10 +30,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import msgspec
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.state import Services
@@ -139,19 +140,36 @@ def delivery_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def _leasable() -> Select[Any]:
+    return select(
+        webhook_outbox.c.id,
+        webhook_outbox.c.event,
+        webhook_outbox.c.body,
+        webhook_outbox.c.attempts,
+        webhook_outbox.c.created_at,
+        webhook_targets.c.url,
+        webhook_targets.c.secret,
+    ).join(webhook_targets, webhook_targets.c.id == webhook_outbox.c.target_id)
+
+
+def _lease(row: Any, owner: str) -> Lease:
+    return Lease(
+        id=row.id,
+        event=row.event,
+        body=row.body,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        owner=owner,
+        url=row.url,
+        secret=row.secret,
+    )
+
+
 async def lease_due(engine: AsyncEngine, owner: str, config: DeliveryConfig) -> list[Lease]:
+    """Take up to ``batch_size`` due rows of active targets, oldest due first."""
     now = now_micros()
     pick = (
-        select(
-            webhook_outbox.c.id,
-            webhook_outbox.c.event,
-            webhook_outbox.c.body,
-            webhook_outbox.c.attempts,
-            webhook_outbox.c.created_at,
-            webhook_targets.c.url,
-            webhook_targets.c.secret,
-        )
-        .join(webhook_targets, webhook_targets.c.id == webhook_outbox.c.target_id)
+        _leasable()
         .where(
             webhook_outbox.c.next_attempt_at <= now,
             or_(webhook_outbox.c.lease_expires_at.is_(None), webhook_outbox.c.lease_expires_at < now),
@@ -170,19 +188,18 @@ async def lease_due(engine: AsyncEngine, owner: str, config: DeliveryConfig) -> 
             .where(webhook_outbox.c.id.in_([r.id for r in rows]))
             .values(lease_owner=owner, lease_expires_at=now + int(config.lease_seconds * SECOND))
         )
-    return [
-        Lease(
-            id=r.id,
-            event=r.event,
-            body=r.body,
-            attempts=r.attempts,
-            created_at=r.created_at,
-            owner=owner,
-            url=r.url,
-            secret=r.secret,
-        )
-        for r in rows
-    ]
+    return [_lease(r, owner) for r in rows]
+
+
+async def held(engine: AsyncEngine, event_id: str, owner: str) -> Lease | None:
+    """The row ``event_id`` if ``owner`` holds its lease (a row inserted already leased: send test)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                _leasable().where(webhook_outbox.c.id == event_id, webhook_outbox.c.lease_owner == owner)
+            )
+        ).first()
+    return _lease(row, owner) if row else None
 
 
 async def attempt(services: Services, lease: Lease, config: DeliveryConfig) -> Outcome:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import webhook_outbox, webhook_targets
@@ -129,7 +129,19 @@ async def deliveries(
     conn: AsyncConnection, target_id: str, *, before: int | None, limit: int
 ) -> list[Row[Any]]:
     """A target's outbox rows, newest first (``before``: a ``seq`` from the previous page)."""
-    stmt = select(
+    stmt = _deliveries().where(webhook_outbox.c.target_id == target_id)
+    if before is not None:
+        stmt = stmt.where(webhook_outbox.c.seq < before)
+    return list(await conn.execute(stmt.order_by(webhook_outbox.c.seq.desc()).limit(limit)))
+
+
+async def delivery(conn: AsyncConnection, event_id: str) -> Row[Any] | None:
+    row: Row[Any] | None = (await conn.execute(_deliveries().where(webhook_outbox.c.id == event_id))).first()
+    return row
+
+
+def _deliveries() -> Select[Any]:
+    return select(
         webhook_outbox.c.seq,
         webhook_outbox.c.id,
         webhook_outbox.c.event,
@@ -140,7 +152,4 @@ async def deliveries(
         webhook_outbox.c.dead_at,
         webhook_outbox.c.last_status,
         webhook_outbox.c.last_error,
-    ).where(webhook_outbox.c.target_id == target_id)
-    if before is not None:
-        stmt = stmt.where(webhook_outbox.c.seq < before)
-    return list(await conn.execute(stmt.order_by(webhook_outbox.c.seq.desc()).limit(limit)))
+    )

@@ -305,6 +305,7 @@ def test_account_token_header_is_documented_on_data_endpoints(openapi: dict[str,
     for (method, path), op in operations(openapi).items():
         headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
         org_level = path in ("/linked-accounts", "/link-token", "/link/complete", "/account-token/{}")
+        org_level = org_level or path.startswith("/webhook-targets")  # organization-level, API key only
         assert ("X-Account-Token" in headers) != org_level, (method, path)
 
 

@@ -54,6 +54,22 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/link-token"): ORG,
     ("GET", "/account-token/{public_token:str}"): ORG,
     ("POST", "/link/complete"): PUBLIC,
+    # Ticket sharing (app/api/sharing.py); another account's agreement is a 404 (test_sharing_e2e.py).
+    ("GET", "/sharing/url"): ACCOUNT,
+    ("POST", "/sharing/agreements"): ACCOUNT,
+    ("GET", "/sharing/agreements"): ACCOUNT,
+    ("GET", "/sharing/agreements/{agreement_id:str}"): ACCOUNT,
+    ("POST", "/sharing/agreements/{agreement_id:str}/accept"): ACCOUNT,
+    ("POST", "/sharing/agreements/{agreement_id:str}/decline"): ACCOUNT,
+    ("POST", "/sharing/agreements/{agreement_id:str}/deactivate"): ACCOUNT,
+    ("POST", "/tickets/{ticket_id:str}/share"): ACCOUNT,
+    ("POST", "/tickets/{ticket_id:str}/unshare"): ACCOUNT,
+    # Webhook targets (app/api/webhooks.py); their own isolation tests are in test_webhooks.py.
+    ("POST", "/webhook-targets"): ORG,
+    ("GET", "/webhook-targets"): ORG,
+    ("DELETE", "/webhook-targets/{target_id:str}"): ORG,
+    ("GET", "/webhook-targets/{target_id:str}/deliveries"): ORG,
+    ("POST", "/webhook-targets/{target_id:str}/test"): ORG,
 }
 
 # Every common model must have its list and retrieve in the table (SPECS generates them).
@@ -151,6 +167,8 @@ def concrete(route: tuple[str, str], ids: dict[str, str]) -> str:
         return template.replace("{attachment_id:str}", ids["Attachment"])
     if "{public_token:str}" in template:
         return template.replace("{public_token:str}", "pub_unknown")
+    if "{target_id:str}" in template:
+        return template.replace("{target_id:str}", "00000000-0000-4000-8000-000000000000")
     assert "{" not in template, template
     return template
 
@@ -176,6 +194,7 @@ def valid_body(route: tuple[str, str], ids: dict[str, str]) -> Any:
             "categories": ["ticketing"],
         },
         ("POST", "/link/complete"): {"link_token": "link_unknown", "credentials": {"api_key": "x"}},
+        ("POST", "/webhook-targets"): {"url": "http://127.0.0.1:9/hook"},
     }
     return bodies.get((method, template))
 
@@ -415,4 +434,4 @@ async def test_same_origin_in_another_organization_is_another_account(world: Wor
 def test_route_templates_cover_every_parameter() -> None:
     for _, template in ROUTES:
         for name in re.findall(r"{(\w+):", template):
-            assert name in ("id", "ticket_id", "attachment_id", "public_token"), template
+            assert name in ("id", "ticket_id", "attachment_id", "public_token", "target_id"), template
