@@ -28,6 +28,7 @@ from app.sharing.routes import SHARING_ROUTER
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from app.urlpolicy import URLPolicy
+from app.webhooks.delivery import DeliveryLoop
 from connectors.http.retry import RetryPolicy
 
 API_PREFIX = "/api/ticketing/v1"
@@ -48,16 +49,22 @@ def create_app(
 
     # ``serve`` asks for the in-process worker (embedded SQLite); tests and replicas do not.
     worker = Worker(services, worker_config(settings)) if run_worker else None
+    # Webhook deliveries run wherever the sync worker runs (the outbox is shared through the store).
+    webhooks = DeliveryLoop(services) if run_worker else None
     worker_task: list[asyncio.Task[None]] = []
 
     async def start() -> None:
         if worker is not None:
             worker_task.append(asyncio.create_task(worker.run_forever()))
+        if webhooks is not None:
+            worker_task.append(asyncio.create_task(webhooks.run_forever()))
 
     async def close() -> None:
         if worker is not None:
             worker.stop()
-            await asyncio.gather(*worker_task, return_exceptions=True)
+        if webhooks is not None:
+            webhooks.stop()
+        await asyncio.gather(*worker_task, return_exceptions=True)
         if owned_http:
             await services.http.aclose()
         if owned_engine:

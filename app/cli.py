@@ -80,14 +80,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 async def _worker(settings: Settings, concurrency: int) -> None:
     from app.asgi import build_services, worker_config
     from app.sync.worker import Worker
+    from app.webhooks.delivery import DeliveryLoop
 
     services = build_services(settings)
     worker = Worker(services, worker_config(settings, concurrency))
+    webhooks = DeliveryLoop(services)  # a worker also delivers webhooks from the shared outbox
+
+    def stop() -> None:
+        worker.stop()
+        webhooks.stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, worker.stop)
+        loop.add_signal_handler(sig, stop)
     try:
-        await worker.run_forever()
+        await asyncio.gather(worker.run_forever(), webhooks.run_forever())
     finally:
         await services.http.aclose()
         await services.engine.dispose()
@@ -163,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default DESKBRIDGE_PORT or 8000)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
-    work = sub.add_parser("worker", help="run a sync worker (any number of them share a PostgreSQL store)")
+    work = sub.add_parser(
+        "worker",
+        help="run a sync worker that also delivers webhooks (any number of them share a PostgreSQL store)",
+    )
     work.add_argument("--concurrency", type=int, default=4, help="jobs run at once (default %(default)s)")
     work.set_defaults(func=cmd_worker)
     sync = sub.add_parser("sync", help="sync one linked account now, showing progress")
