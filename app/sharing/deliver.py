@@ -201,4 +201,3 @@ class SharingDelivery:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
-

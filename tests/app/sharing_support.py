@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db.tables import sharing_agreements, sharing_outbox, shared_comments, shared_tickets
+from app.db.tables import shared_comments, shared_tickets, sharing_agreements, sharing_outbox
 from app.secrets import SecretBox
 from app.sharing import store
 from tests.app.conftest import API, Service
@@ -41,7 +41,9 @@ def path_of(url: str) -> str:
 
 async def counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
-        return {t.name: int(await conn.scalar(select(func.count()).select_from(t)) or 0) for t in SHARING_TABLES}
+        return {
+            t.name: int(await conn.scalar(select(func.count()).select_from(t)) or 0) for t in SHARING_TABLES
+        }
 
 
 async def seed_agreement(

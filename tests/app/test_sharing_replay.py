@@ -39,7 +39,11 @@ async def test_receiver_side_replay(service: Service, folder: str) -> None:
     r = await service.client.request(**replay_args(one("01-invite", folder), base))
     assert r.status_code == 201, r.text
     got = await agreement(service.engine, account, UUID)
-    assert (got.direction, got.status, got.partner_url) == ("in", "pending", "http://sender.example.com/sharing")
+    assert (got.direction, got.status, got.partner_url) == (
+        "in",
+        "pending",
+        "http://sender.example.com/sharing",
+    )
     assert (got.partner_name, got.sync_tags, got.sync_custom_fields, got.allows_public_comments) == (
         "Sender Company",
         True,
@@ -54,9 +58,7 @@ async def test_receiver_side_replay(service: Service, folder: str) -> None:
     assert r.status_code == 403
     assert await counts(service.engine) == before
 
-    r = await service.client.post(
-        f"{API}/sharing/agreements/{got.id}/accept", headers=service.headers(token)
-    )
+    r = await service.client.post(f"{API}/sharing/agreements/{got.id}/accept", headers=service.headers(token))
     assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
 
     r = await service.client.request(**replay_args(one("06-share", folder), base))

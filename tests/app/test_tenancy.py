@@ -167,6 +167,10 @@ def concrete(route: tuple[str, str], ids: dict[str, str]) -> str:
         return template.replace("{attachment_id:str}", ids["Attachment"])
     if "{public_token:str}" in template:
         return template.replace("{public_token:str}", "pub_unknown")
+    if "{agreement_id:str}" in template:  # ticket sharing: an agreement id, A's unless ids say B's
+        return template.replace(
+            "{agreement_id:str}", ids.get("Agreement", "00000000-0000-4000-8000-000000000000")
+        )
     if "{target_id:str}" in template:
         return template.replace("{target_id:str}", "00000000-0000-4000-8000-000000000000")
     assert "{" not in template, template
@@ -370,7 +374,41 @@ async def _check_isolation(world: World, route: tuple[str, str]) -> None:
         r = await call(world, route, headers=a_headers)
         assert r.status_code == 200  # describes the integration; holds no records
         return
+    if template.startswith("/sharing/") or template.endswith(("/share", "/unshare")):
+        await _check_sharing_isolation(world, route)
+        return
     raise AssertionError(f"no isolation check for {route}")
+
+
+async def _check_sharing_isolation(world: World, route: tuple[str, str]) -> None:
+    """Ticket sharing: B's agreements and tickets are not found with A's token."""
+    s = world.service
+    a_headers, b_headers = s.headers(world.a["account_token"]), s.headers(world.b["account_token"])
+    _, template = route
+    invite = {"partner_url": "http://127.0.0.1:9/partner/sharing"}
+    r = await s.client.post(f"{API}/sharing/agreements", headers=b_headers, json=invite)
+    assert r.status_code == 201, r.text
+    b_ids = {**world.b_ids, "Agreement": r.json()["id"]}
+    if template == "/sharing/url":
+        a_url = (await call(world, route, headers=a_headers)).json()["url"]
+        b_url = (await call(world, route, headers=b_headers)).json()["url"]
+        assert a_url != b_url and world.a["id"] not in a_url  # unguessable, not the account id
+    elif route == ("GET", "/sharing/agreements"):
+        assert (await call(world, route, headers=a_headers)).json() == []
+    elif route == ("POST", "/sharing/agreements"):
+        r = await call(world, route, headers=a_headers, body=invite)
+        assert r.status_code == 201 and r.json()["direction"] == "out"
+    elif "{agreement_id:str}" in template:
+        theirs = await call(world, route, headers=a_headers, ids=b_ids)
+        assert theirs.status_code == 404 and theirs.json() == {"detail": "Not found."}
+    else:  # share / unshare B's ticket
+        theirs = await call(
+            world, route, headers=a_headers, ids=b_ids, body={"agreement": b_ids["Agreement"]}
+        )
+        assert theirs.status_code == 404 and theirs.json() == {"detail": "Not found."}
+        if template.endswith("/share"):  # A's own ticket, B's agreement: refused as unknown
+            own = await call(world, route, headers=a_headers, body={"agreement": b_ids["Agreement"]})
+            assert own.status_code == 400 and "no agreement" in own.json()["detail"]
 
 
 @pytest.mark.parametrize("route", KEYED_ROUTES, ids=ids_of)
@@ -434,4 +472,11 @@ async def test_same_origin_in_another_organization_is_another_account(world: Wor
 def test_route_templates_cover_every_parameter() -> None:
     for _, template in ROUTES:
         for name in re.findall(r"{(\w+):", template):
-            assert name in ("id", "ticket_id", "attachment_id", "public_token", "target_id"), template
+            assert name in (
+                "id",
+                "ticket_id",
+                "attachment_id",
+                "public_token",
+                "target_id",
+                "agreement_id",
+            ), template
