@@ -89,6 +89,10 @@ class Table:
         for position in range(start, len(self._order)):
             yield self._order[position]
 
+    def changes_desc(self) -> Iterator[tuple[int, int]]:
+        """``(stamp, id)`` newest change first, deleted rows included."""
+        return reversed(self._order)
+
     def encoded(self, row_id: int, view: str, render: Callable[[Row], Any]) -> bytes:
         key = (row_id, view)
         cached = self._cache.get(key)
