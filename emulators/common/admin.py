@@ -108,13 +108,15 @@ def list_tables(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/tables/{name:str}", sync_to_thread=False)
-def list_rows(request: Request[Any, Any, Any], name: str, deleted: bool = False) -> dict[str, Any]:
-    table = _table(request, name)
+def list_rows(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    table = _table(request, request.path_params["name"])
+    deleted = request.query_params.get("deleted", "") in ("1", "true")
     return {"ids": table.deleted_ids() if deleted else list(table.ids)}
 
 
 @get("/tables/{name:str}/{row_id:int}", sync_to_thread=False)
-def show_row(request: Request[Any, Any, Any], name: str, row_id: int) -> Any:
+def show_row(request: Request[Any, Any, Any]) -> Any:
+    name, row_id = request.path_params["name"], request.path_params["row_id"]
     _table(request, name)
     view = _desk(request).admin_view(name, row_id)
     if view is None:
@@ -123,7 +125,8 @@ def show_row(request: Request[Any, Any, Any], name: str, row_id: int) -> Any:
 
 
 @delete("/tables/{name:str}/{row_id:int}", sync_to_thread=False)
-def delete_row(request: Request[Any, Any, Any], name: str, row_id: int) -> None:
+def delete_row(request: Request[Any, Any, Any]) -> None:
+    name, row_id = request.path_params["name"], request.path_params["row_id"]
     _table(request, name)
     if not _desk(request).admin_delete(name, row_id):
         raise NotFoundException(f"{name} {row_id} not found")

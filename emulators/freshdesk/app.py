@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 from emulators.common.admin import admin_router
 from emulators.common.clock import Clock, parse_iso
@@ -80,7 +81,7 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         chunk = ids[(page - 1) * per_page : page * per_page]
         return _page_response(request, [enc(i) for i in chunk], len(ids) > page * per_page, base, page)
 
-    def embed(ticket_id: int, row: dict[str, Any], includes: list[str]) -> dict[str, Any]:
+    def embed(ticket_id: FromPath[int], row: dict[str, Any], includes: list[str]) -> dict[str, Any]:
         out = dict(row)
         if "conversations" in includes:
             out["conversations"] = (desk.conversations(ticket_id) or [])[:10]
@@ -125,7 +126,7 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         return json_response(desk.create_ticket(await _object(request)), 201)
 
     @get("/api/v2/tickets/{ticket_id:int}", sync_to_thread=False)
-    def show_ticket(request: Req, ticket_id: int) -> Response[bytes]:
+    def show_ticket(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         row = desk.tickets.get(ticket_id)
         if row is None:
             raise not_found()
@@ -135,27 +136,27 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         )
 
     @put("/api/v2/tickets/{ticket_id:int}")
-    async def update_ticket(request: Req, ticket_id: int) -> Response[bytes]:
+    async def update_ticket(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         return json_response(desk.update_ticket(ticket_id, await _object(request)))
 
     @delete("/api/v2/tickets/{ticket_id:int}", status_code=204, sync_to_thread=False)
-    def delete_ticket(ticket_id: int) -> None:
+    def delete_ticket(ticket_id: FromPath[int]) -> None:
         if not desk.delete_ticket(ticket_id):
             raise not_found()
 
     @get("/api/v2/tickets/{ticket_id:int}/conversations", sync_to_thread=False)
-    def conversations(request: Req, ticket_id: int) -> Response[bytes]:
+    def conversations(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         rows = desk.conversations(ticket_id)
         if rows is None:
             raise not_found()
         return simple_list(request, list(range(len(rows))), lambda i: encode(rows[i]))
 
     @post("/api/v2/tickets/{ticket_id:int}/reply")
-    async def reply(request: Req, ticket_id: int) -> Response[bytes]:
+    async def reply(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         return json_response(desk.add_conversation(ticket_id, await _object(request), note=False), 201)
 
     @post("/api/v2/tickets/{ticket_id:int}/notes")
-    async def note(request: Req, ticket_id: int) -> Response[bytes]:
+    async def note(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         return json_response(desk.add_conversation(ticket_id, await _object(request), note=True), 201)
 
     @get("/api/v2/contacts", sync_to_thread=False)
@@ -183,7 +184,7 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         return json_response(desk.create_contact(await _object(request)), 201)
 
     @get("/api/v2/contacts/{contact_id:int}", sync_to_thread=False)
-    def show_contact(contact_id: int) -> Response[bytes]:
+    def show_contact(contact_id: FromPath[int]) -> Response[bytes]:
         if contact_id not in desk.contacts:
             raise not_found()
         return json_response(desk.contacts.encoded(contact_id, "show", dict))
@@ -199,7 +200,7 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         return json_response(desk.agents.encoded(desk.me, "show", _drop("deactivated")))
 
     @get("/api/v2/agents/{agent_id:int}", sync_to_thread=False)
-    def show_agent(agent_id: int) -> Response[bytes]:
+    def show_agent(agent_id: FromPath[int]) -> Response[bytes]:
         if agent_id not in desk.agents:
             raise not_found()
         return json_response(desk.agents.encoded(agent_id, "show", _drop("deactivated")))
@@ -209,7 +210,7 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         return simple_list(request, desk.companies.ids, lambda i: desk.companies.encoded(i, "show", dict))
 
     @get("/api/v2/companies/{company_id:int}", sync_to_thread=False)
-    def show_company(company_id: int) -> Response[bytes]:
+    def show_company(company_id: FromPath[int]) -> Response[bytes]:
         if company_id not in desk.companies:
             raise not_found()
         return json_response(desk.companies.encoded(company_id, "show", dict))
@@ -221,13 +222,13 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         )
 
     @get("/api/v2/groups/{group_id:int}", sync_to_thread=False)
-    def show_group(group_id: int) -> Response[bytes]:
+    def show_group(group_id: FromPath[int]) -> Response[bytes]:
         if group_id not in desk.groups:
             raise not_found()
         return json_response(desk.groups.encoded(group_id, "show", dict))
 
     @get("/data/helpdesk/attachments/production/{att_id:int}/original/{name:str}", sync_to_thread=False)
-    def download(att_id: int, name: str) -> Response[bytes]:
+    def download(att_id: FromPath[int], name: FromPath[str]) -> Response[bytes]:
         meta = desk.file(att_id)
         if meta is None or meta["name"] != name:
             raise not_found()

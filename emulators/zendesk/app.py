@@ -15,8 +15,8 @@ Routes (``.json`` optional everywhere, as on Zendesk):
 
 Lists use offset pagination unless a ``page[...]`` parameter asks for cursor pagination, as Zendesk does.
 Payload shapes follow the 2026 Nango recordings (the newest); per-endpoint differences the recordings
-show are kept: list views omit ``fields``; ``/users/me`` adds ``authenticity_token``; exports add
-``permanently_deleted`` (users) and ``deleted_at`` (organizations).
+show are kept: cursor-paged ticket lists omit ``fields``; ``/users/me`` adds ``authenticity_token``;
+exports add ``permanently_deleted`` (users) and ``deleted_at`` (organizations).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 from emulators.common.admin import admin_router
 from emulators.common.clock import Clock
@@ -79,7 +80,9 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
 
     @get("/api/v2/tickets", sync_to_thread=False)
     def list_tickets(request: Req) -> Response[bytes]:
-        return listing(request, tickets.ids, "tickets", "nice_id", "/api/v2/tickets", ticket_list)
+        # Recorded: cursor pages omit ``fields``, offset pages carry it (zenpy_tickets_cursor_pagination).
+        encode_ticket = ticket_list if paging.uses_cursor(request) else ticket_full
+        return listing(request, tickets.ids, "tickets", "nice_id", "/api/v2/tickets", encode_ticket)
 
     @get("/api/v2/tickets/show_many", sync_to_thread=False)
     def show_many(request: Req) -> Response[bytes]:
@@ -98,23 +101,23 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         return json_response({"ticket": row, "audit": audit}, 201, headers)
 
     @get("/api/v2/tickets/{ticket_id:int}", sync_to_thread=False)
-    def show_ticket(ticket_id: int) -> Response[bytes]:
+    def show_ticket(ticket_id: FromPath[int]) -> Response[bytes]:
         if ticket_id not in tickets:
             raise not_found()
         return json_response(b'{"ticket":' + ticket_full(ticket_id) + b"}")
 
     @put("/api/v2/tickets/{ticket_id:int}")
-    async def update_ticket(request: Req, ticket_id: int) -> Response[bytes]:
+    async def update_ticket(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         row, audit = desk.update_ticket(ticket_id, _body_of(await _json(request), "ticket"), actor(request))
         return json_response({"ticket": row, "audit": audit})
 
     @delete("/api/v2/tickets/{ticket_id:int}", status_code=204, sync_to_thread=False)
-    def delete_ticket(request: Req, ticket_id: int) -> None:
+    def delete_ticket(request: Req, ticket_id: FromPath[int]) -> None:
         if not desk.delete_ticket(ticket_id, actor(request)):
             raise not_found()
 
     @get("/api/v2/tickets/{ticket_id:int}/comments", sync_to_thread=False)
-    def list_comments(request: Req, ticket_id: int) -> Response[bytes]:
+    def list_comments(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         comments = desk.comments(ticket_id)
         if comments is None:
             raise not_found()
@@ -175,7 +178,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         return json_response({"user": {**row, "authenticity_token": secrets.token_urlsafe(64)}})
 
     @get("/api/v2/users/{user_id:int}", sync_to_thread=False)
-    def show_user(user_id: int) -> Response[bytes]:
+    def show_user(user_id: FromPath[int]) -> Response[bytes]:
         if user_id not in users:
             raise not_found()
         return json_response(b'{"user":' + users.encoded(user_id, "api", _same) + b"}")
@@ -192,7 +195,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         )
 
     @get("/api/v2/organizations/{org_id:int}", sync_to_thread=False)
-    def show_org(org_id: int) -> Response[bytes]:
+    def show_org(org_id: FromPath[int]) -> Response[bytes]:
         if org_id not in orgs:
             raise not_found()
         return json_response(b'{"organization":' + orgs.encoded(org_id, "api", _same) + b"}")
@@ -209,13 +212,13 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         )
 
     @get("/api/v2/groups/{group_id:int}", sync_to_thread=False)
-    def show_group(group_id: int) -> Response[bytes]:
+    def show_group(group_id: FromPath[int]) -> Response[bytes]:
         if group_id not in groups:
             raise not_found()
         return json_response(b'{"group":' + groups.encoded(group_id, "api", _same) + b"}")
 
     @get("/api/v2/attachments/{att_id:int}", sync_to_thread=False)
-    def show_attachment(att_id: int) -> Response[bytes]:
+    def show_attachment(att_id: FromPath[int]) -> Response[bytes]:
         meta = desk.attachment(att_id)
         if meta is None:
             raise not_found()
@@ -238,7 +241,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         )
 
     @get("/attachments/token/{token:str}", sync_to_thread=False)
-    def download(token: str) -> Response[bytes]:
+    def download(token: FromPath[str]) -> Response[bytes]:
         found = desk.file_content(token)
         if found is None:
             raise not_found()

@@ -24,6 +24,7 @@ from typing import Any
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 from emulators.common.admin import admin_router
 from emulators.common.clock import Clock, parse_iso
@@ -155,7 +156,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         return _page(request, desk.tickets.ids, ticket)
 
     @get("/tickets/{ticket_id:int}", sync_to_thread=False)
-    def show_ticket(ticket_id: int) -> Response[bytes]:
+    def show_ticket(ticket_id: FromPath[int]) -> Response[bytes]:
         if ticket_id not in desk.tickets:
             raise ApiError(404, "RecordNotFound", "Not found")
         return json_response(ticket(ticket_id))
@@ -172,7 +173,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         )
 
     @put("/tickets/{ticket_id:int}")
-    async def update_ticket(request: Req, ticket_id: int) -> Response[bytes]:
+    async def update_ticket(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
         payload = await _json(request)
         spec = dict(payload.get("ticket") or {})
         comment = payload.get("comment") or spec.pop("comment", None)
@@ -190,7 +191,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         return _page(request, desk.users.ids, user)
 
     @get("/users/{user_id:int}", sync_to_thread=False)
-    def show_user(user_id: int) -> Response[bytes]:
+    def show_user(user_id: FromPath[int]) -> Response[bytes]:
         if user_id not in desk.users:
             raise ApiError(404, "RecordNotFound", "Not found")
         return json_response(user(user_id))
