@@ -22,6 +22,7 @@ from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import ROUTES
 from app.api.state import Services
 from app.db.engine import create_engine
+from app.db.reader import SQLiteReader, reader_for
 from app.secrets import SecretBox
 from app.settings import Settings
 from app.sharing.routes import SHARING_ROUTER
@@ -69,6 +70,8 @@ def create_app(
             await services.http.aclose()
         if owned_engine:
             await services.engine.dispose()
+        if isinstance(services.reader, SQLiteReader):
+            services.reader.dispose()
 
     api = Router(
         path=API_PREFIX,
@@ -111,9 +114,11 @@ def build_services(
     retry: RetryPolicy | None = None,
 ) -> Services:
     """What the API and the sync workers run on (the caller closes what it did not inject)."""
+    engine = engine or create_engine(settings.database_url)
     return Services(
         settings=settings,
-        engine=engine or create_engine(settings.database_url),
+        engine=engine,
+        reader=reader_for(settings.database_url, engine),
         box=SecretBox.from_settings(settings),
         url_policy=URLPolicy(settings.outbound_allow),
         http=http_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),

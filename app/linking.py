@@ -97,4 +97,5 @@ async def link(
     else:  # webhooks: LinkedAccount.linked, committed with the new account
         await webhooks.linked(conn, account)
     await conn.commit()
+    services.auth_cache.clear()  # a relink changes the cached account (status, credentials)
     return account, token, created

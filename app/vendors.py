@@ -49,6 +49,7 @@ def connector_for(
                 .where(linked_accounts.c.id == account.id)
                 .values(credentials=services.box.encrypt(msgspec.json.encode(new)))
             )
+        services.auth_cache.clear()  # cached accounts carry the old sealed credentials
 
     if account.id and account.id not in services.limiters:
         services.limiters[account.id] = cls.new_limiter()

@@ -92,6 +92,7 @@ async def _call_vendor(
             conn, account.id, "RELINK_NEEDED", "The vendor refused the credentials."
         )
         await conn.commit()
+        services.auth_cache.clear()
         raise ApiError(
             400,
             "The vendor refused the linked account's credentials; relink the account.",

@@ -190,12 +190,13 @@ async def create_linked_account(
     tags=["account"],
     summary="Delete the linked account and every record synced from it",
 )
-async def delete_account(account: Account, conn: Conn) -> None:
+async def delete_account(account: Account, conn: Conn, services: ServicesDep) -> None:
     await conn.rollback()
     async with conn.begin():
         await webhooks.account_deleted(conn, account)  # webhooks: LinkedAccount.deleted
         await records.delete_account_records(conn, account.id)
         await account_store.delete_account(conn, account.id)
+    services.auth_cache.clear()  # the token stops working now, not when the cache expires
 
 
 @post("/link-token", status_code=200, operation_id="link_token_create", tags=["link"])

@@ -15,11 +15,12 @@ from litestar.di import Provide
 from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.api.deps import Conn, Organization, ServicesDep
+from app.api.deps import Organization, ServicesDep
 from app.api.errors import ApiError
 from app.api.state import Services
 from app.db import accounts as account_store
 from app.db.accounts import LinkedAccountRecord
+from app.tokens import token_hash
 
 
 def provide_services(state: State) -> Services:
@@ -42,16 +43,21 @@ def bearer_key(request: Request[Any, Any, Any]) -> str:
     return key.strip()
 
 
-async def provide_organization(request: Request[Any, Any, Any], conn: Conn) -> str:
-    organization = await account_store.organization_for_key(conn, bearer_key(request))
+async def provide_organization(request: Request[Any, Any, Any], services: ServicesDep) -> str:
+    key = ("key", token_hash(bearer_key(request)))
+    organization: str | None = services.auth_cache.get(key)
     if organization is None:
-        raise ApiError(401, "Invalid API key.")
+        async with services.engine.connect() as conn:
+            organization = await account_store.organization_for_key(conn, bearer_key(request))
+        if organization is None:
+            raise ApiError(401, "Invalid API key.")
+        services.auth_cache.put(key, organization)
     return organization
 
 
 async def provide_account(
     organization: Organization,
-    conn: Conn,
+    services: ServicesDep,
     x_account_token: Annotated[
         str | None,
         HeaderParameter(name="X-Account-Token", description="The linked account's token.", required=False),
@@ -59,9 +65,14 @@ async def provide_account(
 ) -> LinkedAccountRecord:
     if not x_account_token:
         raise ApiError(401, "This endpoint needs the linked account's token in the X-Account-Token header.")
-    account = await account_store.account_for_token(conn, organization, x_account_token)
+    key = ("account", organization, token_hash(x_account_token))
+    account: LinkedAccountRecord | None = services.auth_cache.get(key)
     if account is None:
-        raise ApiError(401, "Invalid X-Account-Token.")
+        async with services.engine.connect() as conn:
+            account = await account_store.account_for_token(conn, organization, x_account_token)
+        if account is None:
+            raise ApiError(401, "Invalid X-Account-Token.")
+        services.auth_cache.put(key, account)
     return account
 
 

@@ -8,24 +8,25 @@ built from the declaration.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Select, Table, bindparam
 
 from app.api import filters as f
-from app.api.cursor import decode_cursor, encode_cursor
-from app.api.deps import Account, Conn
+from app.api.cursor import Cursor, decode_cursor, encode_cursor
+from app.api.deps import Account, ServicesDep
 from app.api.errors import bad_request, not_found
 from app.api.filters import COMMON, Filter
 from app.api.render import RenderOptions, page_bytes, render
-from app.db.records import StoredRow, select_rows
+from app.api.state import Services
+from app.db.reader import AsyncReader, Reader
+from app.db.records import LIMIT, SEQ, SEQ_COLUMN, StoredRow, page_statement, select_rows
 from app.db.tables import RECORD_TABLES
 from schemas import models as m
 from schemas.envelopes import ErrorBody, Page
@@ -48,11 +49,11 @@ class ModelSpec:
         return m.MODELS[self.model]
 
 
-def _unsupported(param: str) -> f.Clause:
-    def clause(_t: Table, _v: Any, _a: str) -> ColumnElement[bool]:
+def _unsupported(param: str, description: str) -> Filter:
+    def build(_t: Table, _n: str, _v: Hashable) -> ColumnElement[bool]:
         raise bad_request(f"the {param} filter is not supported yet", problem_type="UNSUPPORTED_FILTER")
 
-    return clause
+    return Filter(param, str, description, build)
 
 
 SPECS: tuple[ModelSpec, ...] = (
@@ -61,37 +62,22 @@ SPECS: tuple[ModelSpec, ...] = (
         path="tickets",
         filters=(
             *COMMON,
-            Filter("account_id", str, "Tickets of this account.", f.equals("account_id")),
-            Filter("contact_id", str, "Tickets of this contact.", f.equals("contact_id")),
-            Filter("creator_id", str, "Tickets created by this user.", f.equals("creator_id")),
-            Filter(
-                "creator_ids",
-                str,
-                "Comma-separated user ids; any of them created it.",
-                f.any_of("creator_id"),
+            f.equals("account_id", "account_id", "Tickets of this account."),
+            f.equals("contact_id", "contact_id", "Tickets of this contact."),
+            f.equals("creator_id", "creator_id", "Tickets created by this user."),
+            f.any_of("creator_ids", "creator_id", "Comma-separated user ids; any of them created it."),
+            f.equals("parent_ticket_id", "parent_ticket_id", "Sub-tickets of this ticket."),
+            f.linked("assignee_ids", "Ticket", "assignees", "Comma-separated user ids; any is assigned."),
+            f.linked("collection_ids", "Ticket", "collections", "Comma-separated collection ids."),
+            f.any_of("remote_ids", "remote_id", "Comma-separated vendor ids."),
+            f.linked("tags", "Ticket", "tags", "Comma-separated tags; any of them is set."),
+            f.equals_or_null(
+                "status", "status", "Status; an empty value selects tickets without one.", f.StatusFilter
             ),
-            Filter("parent_ticket_id", str, "Sub-tickets of this ticket.", f.equals("parent_ticket_id")),
-            Filter(
-                "assignee_ids",
-                str,
-                "Comma-separated user ids; any is assigned.",
-                f.linked("Ticket", "assignees"),
-            ),
-            Filter(
-                "collection_ids", str, "Comma-separated collection ids.", f.linked("Ticket", "collections")
-            ),
-            Filter("remote_ids", str, "Comma-separated vendor ids.", f.any_of("remote_id")),
-            Filter("tags", str, "Comma-separated tags; any of them is set.", f.linked("Ticket", "tags")),
-            Filter(
-                "status",
-                f.StatusFilter,
-                "Status; an empty value selects tickets without one.",
-                f.equals_or_null("status"),
-            ),
-            Filter("priority", f.PriorityFilter, "Priority.", f.equals("priority")),
-            Filter("ticket_type", str, "Ticket type (exact).", f.equals("ticket_type")),
-            Filter("name", str, "Ticket name (exact).", f.equals("name")),
-            Filter("ticket_url", str, "Substring of the vendor URL of the ticket.", f.contains("ticket_url")),
+            f.equals("priority", "priority", "Priority.", f.PriorityFilter),
+            f.equals("ticket_type", "ticket_type", "Ticket type (exact)."),
+            f.equals("name", "name", "Ticket name (exact)."),
+            f.contains("ticket_url", "ticket_url", "Substring of the vendor URL of the ticket."),
             *f.time_range("completed", "completed_at", "tickets completed"),
             *f.time_range("due", "due_date", "tickets due"),
             *f.time_range("remote_created", "remote_created_at", "tickets created in the vendor"),
@@ -115,12 +101,9 @@ SPECS: tuple[ModelSpec, ...] = (
         path="comments",
         filters=(
             *COMMON,
-            Filter("ticket_id", str, "Comments of this ticket.", f.equals("ticket_id")),
-            Filter(
-                "remote_created_after",
-                datetime,
-                "Created in the vendor after this datetime.",
-                f.after("remote_created_at"),
+            f.equals("ticket_id", "ticket_id", "Comments of this ticket."),
+            f.after(
+                "remote_created_after", "remote_created_at", "Created in the vendor after this datetime."
             ),
         ),
         expand=("contact", "ticket", "user"),
@@ -128,7 +111,7 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         model="Contact",
         path="contacts",
-        filters=(*COMMON, Filter("email_address", str, "Email address (exact).", f.equals("email_address"))),
+        filters=(*COMMON, f.equals("email_address", "email_address", "Email address (exact).")),
         expand=("account",),
     ),
     ModelSpec(model="Account", path="accounts"),
@@ -137,13 +120,11 @@ SPECS: tuple[ModelSpec, ...] = (
         path="users",
         filters=(
             *COMMON,
-            Filter(
-                "email_address", str, "Email address (case-insensitive).", f.lower_equals("email_address")
-            ),
-            Filter("team", str, "Users of this team.", f.linked("User", "teams", many=False)),
-            Filter("teams", str, "Comma-separated team ids; member of any.", f.linked("User", "teams")),
-            Filter("roles", str, "Comma-separated role ids; has any.", f.linked("User", "roles")),
-            Filter("collections", str, "Not supported yet (400).", _unsupported("collections")),
+            f.lower_equals("email_address", "email_address", "Email address (case-insensitive)."),
+            f.linked("team", "User", "teams", "Users of this team.", many=False),
+            f.linked("teams", "User", "teams", "Comma-separated team ids; member of any."),
+            f.linked("roles", "User", "roles", "Comma-separated role ids; has any."),
+            _unsupported("collections", "Not supported yet (400)."),
         ),
         expand=("roles", "teams"),
     ),
@@ -153,12 +134,9 @@ SPECS: tuple[ModelSpec, ...] = (
         path="attachments",
         filters=(
             *COMMON,
-            Filter("ticket_id", str, "Attachments of this ticket.", f.equals("ticket_id")),
-            Filter(
-                "remote_created_after",
-                datetime,
-                "Created in the vendor after this datetime.",
-                f.after("remote_created_at"),
+            f.equals("ticket_id", "ticket_id", "Attachments of this ticket."),
+            f.after(
+                "remote_created_after", "remote_created_at", "Created in the vendor after this datetime."
             ),
         ),
         expand=("ticket",),
@@ -168,16 +146,11 @@ SPECS: tuple[ModelSpec, ...] = (
         path="collections",
         filters=(
             *COMMON,
-            Filter(
-                "collection_type",
-                Literal["LIST", "PROJECT", ""],
-                "Collection type.",
-                f.equals_or_null("collection_type"),
+            f.equals_or_null(
+                "collection_type", "collection_type", "Collection type.", Literal["LIST", "PROJECT", ""]
             ),
-            Filter("name", str, "Collection name (exact).", f.equals("name")),
-            Filter(
-                "parent_collection_id", str, "Children of this collection.", f.equals("parent_collection_id")
-            ),
+            f.equals("name", "name", "Collection name (exact)."),
+            f.equals("parent_collection_id", "parent_collection_id", "Children of this collection."),
         ),
         expand=("parent_collection", "permissions"),
         enum_fields=("collection_type",),
@@ -255,6 +228,10 @@ def _render_options(spec: ModelSpec, params: dict[str, Any]) -> RenderOptions:
     )
 
 
+def _reader(services: Services) -> Reader:
+    return services.reader or AsyncReader(services.engine)
+
+
 Handler = Callable[..., Coroutine[Any, Any, Response[bytes]]]
 
 
@@ -262,7 +239,7 @@ def _with_signature(fn: Handler, name: str, params: list[inspect.Parameter]) -> 
     """Give ``fn(**kwargs)`` an explicit signature so Litestar validates and documents each parameter."""
     fixed = [
         _param("account", Account, inspect.Parameter.empty),
-        _param("conn", Conn, inspect.Parameter.empty),
+        _param("services", ServicesDep, inspect.Parameter.empty),
     ]
     fn.__signature__ = inspect.Signature([*fixed, *params], return_annotation=Response[bytes])  # type: ignore[attr-defined]
     fn.__annotations__ = {p.name: p.annotation for p in [*fixed, *params]} | {"return": Response[bytes]}
@@ -299,18 +276,44 @@ def list_handler(spec: ModelSpec) -> HTTPRouteHandler:
         *_view_params(spec),
     ]
 
-    async def list_records(account: Account, conn: Conn, **q: Any) -> Response[bytes]:
-        where: list[ColumnElement[bool]] = [table.c.linked_account_id == account.id]
-        if not q["include_deleted_data"]:
-            where.append(table.c.remote_was_deleted.is_(False))
-        for flt in spec.filters:
-            if q.get(flt.param) is not None:
-                where.append(flt.clause(table, q[flt.param], account.id))
+    # One compiled statement per shape: which filters are present (and their variants), deleted rows
+    # or not, the cursor's direction, extra columns. Values are bound per request.
+    statements: dict[Hashable, Select[Any]] = {}
+
+    def statement(shape: tuple[Any, ...], present: list[tuple[Filter, Hashable]]) -> Select[Any]:
+        found = statements.get(shape)
+        if found is None:
+            include_deleted, direction, extras = shape[:3]
+            where: list[ColumnElement[bool]] = [table.c.linked_account_id == bindparam(f.ACCOUNT)]
+            if not include_deleted:
+                where.append(table.c.remote_was_deleted.is_(False))
+            where += [flt.build(table, flt.param, variant) for flt, variant in present]
+            found = page_statement(
+                table, where, after=direction == "after", before=direction == "before", with_extras=extras
+            )
+            statements[shape] = found
+        return found
+
+    async def list_records(account: Account, services: ServicesDep, **q: Any) -> Response[bytes]:
         options = _render_options(spec, q)
         cursor = decode_cursor(q["cursor"]) if q.get("cursor") else None
         size: int = q["page_size"]
-        rows, next_cursor, previous_cursor = await _page(conn, table, where, cursor, size, options.extras)
-        items = await render(conn, account.id, spec.model, rows, options)
+        present = [(flt, flt.variant(q[flt.param])) for flt in spec.filters if q.get(flt.param) is not None]
+        values: dict[str, Any] = {f.ACCOUNT: account.id, LIMIT: size + 1}
+        values.update((flt.param, flt.bind(q[flt.param])) for flt, _variant in present)
+        direction = None if cursor is None else ("before" if cursor.reverse else "after")
+        if cursor is not None:
+            values[SEQ] = cursor.p
+        shape = (
+            bool(q["include_deleted_data"]),
+            direction,
+            options.extras,
+            *((flt.param, variant) for flt, variant in present),
+        )
+        reader = _reader(services)
+        rows = await select_rows(reader, statement(shape, present), values)
+        rows, next_cursor, previous_cursor = _cursors(rows, cursor, size)
+        items = await render(reader, account.id, spec.model, rows, options)
         return _json(page_bytes(next_cursor, previous_cursor, items))
 
     handler = _with_signature(list_records, f"list_{spec.path}", params)
@@ -327,47 +330,36 @@ def list_handler(spec: ModelSpec) -> HTTPRouteHandler:
     )(handler)
 
 
-async def _page(
-    conn: Conn,
-    table: Table,
-    where: list[ColumnElement[bool]],
-    cursor: Any,
-    size: int,
-    extras: bool,
+def _cursors(
+    rows: list[StoredRow], cursor: Cursor | None, size: int
 ) -> tuple[list[StoredRow], str | None, str | None]:
+    """Trim the look-ahead row and derive the page's next/previous cursors."""
     if cursor is not None and cursor.reverse:
-        rows = await select_rows(
-            conn, table, [*where, table.c.seq < cursor.p], limit=size + 1, descending=True, with_extras=extras
-        )
         more_before = len(rows) > size
         rows = rows[:size][::-1]
-        previous_cursor = encode_cursor(rows[0].seq, reverse=True) if more_before else None
-        next_cursor = encode_cursor(rows[-1].seq if rows else max(cursor.p - 1, 0))
+        previous_cursor = encode_cursor(rows[0][SEQ_COLUMN], reverse=True) if more_before else None
+        next_cursor = encode_cursor(rows[-1][SEQ_COLUMN] if rows else max(cursor.p - 1, 0))
         return rows, next_cursor, previous_cursor
-    bound = [table.c.seq > cursor.p] if cursor is not None else []
-    rows = await select_rows(conn, table, [*where, *bound], limit=size + 1, with_extras=extras)
     more_after = len(rows) > size
     rows = rows[:size]
-    after = encode_cursor(rows[-1].seq) if more_after else None
-    before = encode_cursor(rows[0].seq, reverse=True) if cursor is not None and rows else None
+    after = encode_cursor(rows[-1][SEQ_COLUMN]) if more_after else None
+    before = encode_cursor(rows[0][SEQ_COLUMN], reverse=True) if cursor is not None and rows else None
     return rows, after, before
 
 
 def retrieve_handler(spec: ModelSpec) -> HTTPRouteHandler:
     table = RECORD_TABLES[spec.model]
 
-    async def retrieve_record(account: Account, conn: Conn, **q: Any) -> Response[bytes]:
+    by_id = [table.c.linked_account_id == bindparam(f.ACCOUNT), table.c.id == bindparam("id_")]
+    statements = {extras: page_statement(table, by_id, with_extras=extras) for extras in (False, True)}
+
+    async def retrieve_record(account: Account, services: ServicesDep, **q: Any) -> Response[bytes]:
         options = _render_options(spec, q)
-        rows = await select_rows(
-            conn,
-            table,
-            [table.c.linked_account_id == account.id, table.c.id == q["id"]],
-            limit=1,
-            with_extras=options.extras,
-        )
+        values = {f.ACCOUNT: account.id, "id_": q["id"], LIMIT: 1}
+        rows = await select_rows(_reader(services), statements[options.extras], values)
         if not rows:
             raise not_found()
-        (item,) = await render(conn, account.id, spec.model, rows, options)
+        (item,) = await render(_reader(services), account.id, spec.model, rows, options)
         return _json(item)
 
     params = [

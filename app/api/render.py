@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.records import StoredRow
+from app.db.reader import Reader
+from app.db.records import DATA, ENUM_ORIGINS, REMOTE_DATA, StoredRow
 from app.db.tables import RECORD_TABLES
 from schemas.models import RELATIONS
 
@@ -53,27 +53,25 @@ def page_bytes(next_cursor: str | None, previous_cursor: str | None, items: Sequ
 
 
 async def render(
-    conn: AsyncConnection, account_id: str, model: str, rows: Sequence[StoredRow], options: RenderOptions
+    reader: Reader, account_id: str, model: str, rows: Sequence[StoredRow], options: RenderOptions
 ) -> list[bytes]:
     if options.plain:
-        return [row.data for row in rows]
-    docs: list[dict[str, Any]] = [_decoder.decode(row.data) for row in rows]
+        return [row[DATA] for row in rows]
+    docs: list[dict[str, Any]] = [_decoder.decode(row[DATA]) for row in rows]
     for doc, row in zip(docs, rows, strict=True):
         if options.include_remote_data:
-            doc["remote_data"] = _decoder.decode(row.remote_data) if row.remote_data else None
-        if options.enum_origins and row.enum_origins:
-            origins = _decoder.decode(row.enum_origins)
+            doc["remote_data"] = _decoder.decode(row[REMOTE_DATA]) if row[REMOTE_DATA] else None
+        if options.enum_origins and row[ENUM_ORIGINS]:
+            origins = _decoder.decode(row[ENUM_ORIGINS])
             for name in options.enum_origins:
                 if name in origins:
                     doc[name] = origins[name]
     for name in options.expand:
-        await _expand(conn, account_id, model, docs, name)
+        await _expand(reader, account_id, model, docs, name)
     return [_encoder.encode(doc) for doc in docs]
 
 
-async def _expand(
-    conn: AsyncConnection, account_id: str, model: str, docs: list[dict[str, Any]], name: str
-) -> None:
+async def _expand(reader: Reader, account_id: str, model: str, docs: list[dict[str, Any]], name: str) -> None:
     relation = RELATIONS[model].get(name)
     if relation is None:  # e.g. Ticket.permissions: already embedded objects
         return
@@ -87,12 +85,12 @@ async def _expand(
     if not wanted:
         return
     table = RECORD_TABLES[relation.target]
-    rows = await conn.execute(
+    rows = await reader.rows(
         select(table.c.id, table.c.data).where(
             table.c.linked_account_id == account_id, table.c.id.in_(wanted)
         )
     )
-    found = {row.id: _decoder.decode(row.data) for row in rows}
+    found = {row[0]: _decoder.decode(row[1]) for row in rows}
     for doc in docs:
         value = doc.get(name)
         # An id whose record is not in the store stays an id: the SDK accepts mixed lists.

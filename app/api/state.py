@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api.authcache import AuthCache
+from app.db.reader import Reader
 from app.secrets import SecretBox
 from app.settings import Settings
 from app.urlpolicy import URLPolicy
@@ -26,3 +28,7 @@ class Services:
     retry: RetryPolicy | None = None
     #: One rate limiter per linked account, shared by every request made for it in this process.
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    #: The API's reads (list/retrieve pages): synchronous on embedded SQLite, async on PostgreSQL.
+    reader: Reader | None = None
+    #: Recently resolved API keys and account tokens (see ``app.api.authcache``).
+    auth_cache: AuthCache = field(default_factory=lambda: AuthCache())

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, Table, and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.ids import record_id, translate
+from app.db.reader import Reader
 from app.db.tables import RECORD_TABLES, record_links
 from app.timeutil import from_micros, now_micros, to_micros
 from connectors.base import RemoteRecord
@@ -71,12 +72,10 @@ class Upserted(NamedTuple):
     changed: list[CommonModel]
 
 
-class StoredRow(NamedTuple):
-    seq: int
-    id: str
-    data: bytes
-    remote_data: bytes | None
-    enum_origins: bytes | None
+#: A stored record as the API reads it, a tuple: ``seq``, ``id``, ``data`` (+ ``remote_data``,
+#: ``enum_origins`` when asked for), indexed with the constants below.
+StoredRow = Sequence[Any]
+SEQ_COLUMN, ID, DATA, REMOTE_DATA, ENUM_ORIGINS = range(5)
 
 
 def _column_value(column: str, value: Any) -> Any:
@@ -278,32 +277,40 @@ async def _flag_deleted(
     return flagged
 
 
-async def select_rows(
-    conn: AsyncConnection,
+#: Bound parameters of ``page_statement``.
+SEQ, LIMIT = "seq_", "limit_"
+
+
+def page_statement(
     table: Table,
     where: Sequence[ColumnElement[bool]],
     *,
-    limit: int,
-    descending: bool = False,
+    after: bool = False,
+    before: bool = False,
     with_extras: bool = False,
-) -> list[StoredRow]:
-    """Rows in ``seq`` order; ``with_extras`` also loads ``remote_data`` and ``enum_origins``."""
+) -> Select[Any]:
+    """Rows in ``seq`` order (descending when paging ``before`` a cursor), at most ``limit_``.
+
+    Values come as bound parameters (``seq_``, ``limit_`` and the filters'), so one statement serves
+    every page of the same shape and SQLAlchemy compiles it once.
+    """
     extras = (table.c.remote_data, table.c.enum_origins) if with_extras else ()
-    order = table.c.seq.desc() if descending else table.c.seq.asc()
-    stmt = (
+    conditions = list(where)
+    if after:
+        conditions.append(table.c.seq > bindparam(SEQ))
+    if before:
+        conditions.append(table.c.seq < bindparam(SEQ))
+    order = table.c.seq.desc() if before else table.c.seq.asc()
+    return (
         select(table.c.seq, table.c.id, table.c.data, *extras)
-        .where(and_(*where))
+        .where(and_(*conditions))
         .order_by(order)
-        .limit(limit)
+        .limit(bindparam(LIMIT))
     )
-    result = await conn.execute(stmt)
-    return [_stored(row, with_extras) for row in result]
 
 
-def _stored(row: Row[*tuple[Any, ...]], with_extras: bool) -> StoredRow:
-    if with_extras:
-        return StoredRow(row[0], row[1], row[2], row[3], row[4])
-    return StoredRow(row[0], row[1], row[2], None, None)
+async def select_rows(reader: Reader, statement: Select[Any], params: dict[str, Any]) -> list[StoredRow]:
+    return list(await reader.rows(statement, params))
 
 
 async def remote_ids(

@@ -103,6 +103,7 @@ class SyncRunner:
                 # Every model of the account stops until it is relinked (linking requeues them).
                 await syncstate.suspend(conn, job.linked_account_id, f"credentials refused: {exc}")
                 await webhooks.issue_new(conn, account, f"credentials refused: {exc}")  # webhooks
+            self.services.auth_cache.clear()
             return "FAILED"
         except RateLimitError as exc:
             wait = exc.retry_after or 60.0
