@@ -17,7 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.auth import DEPENDENCIES
+from app.api.auth import DEPENDENCIES, close_leftover_connections
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import ROUTES
 from app.api.state import Services
@@ -78,6 +78,7 @@ def create_app(
         route_handlers=ROUTES,
         dependencies=DEPENDENCIES,
         security=[{"bearerAuth": []}],
+        middleware=[close_leftover_connections],
     )
     return Litestar(
         route_handlers=[api, SHARING_ROUTER],  # the protocol server has no API key

@@ -13,6 +13,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import HeaderParameter
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.deps import Organization, ServicesDep
@@ -28,9 +29,32 @@ def provide_services(state: State) -> Services:
     return services
 
 
-async def provide_conn(services: ServicesDep) -> AsyncGenerator[AsyncConnection, None]:
+#: Where a request's open connections are noted, so ``close_leftover_connections`` can close them.
+OPEN_CONNECTIONS = "deskbridge.connections"
+
+
+async def provide_conn(
+    request: Request[Any, Any, Any], services: ServicesDep
+) -> AsyncGenerator[AsyncConnection, None]:
     async with services.engine.connect() as conn:
+        request.scope.setdefault(OPEN_CONNECTIONS, []).append(conn)  # type: ignore[misc]
         yield conn
+
+
+def close_leftover_connections(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: Litestar drops a generator dependency without closing it when another
+    dependency of the same request raises (a 401 from auth, say), which would leave the connection to
+    the garbage collector. Close whatever the request opened once it is answered."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            for conn in scope.get(OPEN_CONNECTIONS, ()):  # type: ignore[attr-defined]
+                if not conn.closed:
+                    await conn.close()
+
+    return middleware
 
 
 def bearer_key(request: Request[Any, Any, Any]) -> str:
