@@ -8,7 +8,7 @@ from typing import Any
 from connectors.base import Connector
 
 #: Vendor modules imported on first use; each registers its connector class.
-BUILTIN_MODULES: tuple[str, ...] = ("connectors.freshdesk",)
+BUILTIN_MODULES: tuple[str, ...] = ("connectors.freshdesk", "connectors.zendesk")
 
 _registry: dict[str, type[Any]] = {}
 _loaded = False

@@ -60,6 +60,8 @@ class Stream:
         full_since: ``since`` used for a full read when the vendor applies a default window without
             one (Freshdesk lists only 30 days of tickets unless ``updated_since`` is given).
         parent: Model whose vendor ids fill ``{parent}`` in ``path``.
+        parent_key: For vendors whose child records do not name their parent (Zendesk comments), the
+            raw key set to the parent's vendor id before mapping.
         docs: The vendor documentation of the endpoint.
     """
 
@@ -73,6 +75,7 @@ class Stream:
     since_format: Callable[[datetime], str] = epoch_seconds
     full_since: datetime | None = None
     parent: str | None = None
+    parent_key: str | None = None
     docs: str = ""
     #: Deepest page the vendor serves (Freshdesk's ticket list: 300). At it, ``read`` starts over
     #: changed-since the last record's ``remote_updated_at`` instead of paging deeper, so such a stream
@@ -130,7 +133,10 @@ async def read(
     while start is not None:
         run, start = start, None
         async for page in client.paginate(stream.pagination, run, stream.records_path):
-            records, deleted = map_records(stream, page.records)
+            raw = page.records
+            if parent is not None and stream.parent_key:
+                raw = [{**item, stream.parent_key: parent} for item in raw]
+            records, deleted = map_records(stream, raw)
             if (
                 records
                 and stream.max_page is not None

@@ -1,0 +1,230 @@
+"""The Zendesk Support API v2 connector: reads declared as streams, writes as plain methods.
+
+Docs: https://developer.zendesk.com/api-reference/ticketing/introduction/ . Auth: an API token
+(Basic ``{email}/token:{api_token}``) or an OAuth access token (Bearer); with an OAuth token that has
+the ``impersonate`` scope, ``on_behalf_of`` (an end user's email or id) is sent as ``X-On-Behalf-Of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import msgspec
+
+from connectors import registry
+from connectors.base import (
+    CREATE,
+    FETCH,
+    UPDATE,
+    ConnectorContext,
+    CredentialField,
+    ModelSupport,
+    RemoteRecord,
+)
+from connectors.http import (
+    IETF_DRAFT,
+    Basic,
+    BearerToken,
+    Classifier,
+    Cursor,
+    NextUrl,
+    Quota,
+    RateLimiter,
+    VendorClient,
+)
+from connectors.streams import Stream
+from connectors.zendesk import mapping
+from schemas.models import Comment, Ticket
+from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+
+DOCS = "https://developer.zendesk.com/api-reference/ticketing/"
+#: Exports require ``start_time``; a full read starts at the beginning of time.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The Team plan's account-wide limit, the lowest documented (Growth/Professional 400, Enterprise 700):
+#: safe for every account, and the ``ratelimit-remaining``/``x-rate-limit-remaining`` headers stop us
+#: before a 429 whatever the plan.
+DEFAULT_PER_MINUTE = 200
+
+# Cursor-based incremental exports: ``after_url`` goes on, ``end_of_stream`` marks the last page, and
+# the last page's ``after_url`` is where the next incremental run resumes.
+EXPORT = NextUrl(next_path="after_url", end_path="end_of_stream")
+# Cursor-based pagination of ordinary lists (``page[size]``, ``meta.after_cursor``).
+CBP = Cursor(cursor_path="meta.after_cursor", param="page[after]", has_more_path="meta.has_more")
+PAGE = {"page[size]": "100"}
+
+
+def _users(model: str, to_record: Any) -> Stream:
+    # One export serves both: end users map to Contacts, agents and admins to Users.
+    return Stream(
+        model,
+        "/api/v2/incremental/users/cursor.json",
+        "users",
+        EXPORT,
+        to_record,
+        params={"per_page": "1000"},
+        since_param="start_time",
+        full_since=EPOCH,
+        docs=DOCS + "incremental-exports/incremental_exports/",
+    )
+
+
+STREAMS: dict[str, Stream] = {
+    # https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+    # deleted tickets come back with status "deleted": tombstones.
+    "Ticket": Stream(
+        "Ticket",
+        "/api/v2/incremental/tickets/cursor.json",
+        "tickets",
+        EXPORT,
+        mapping.to_ticket,
+        params={"per_page": "1000"},
+        since_param="start_time",
+        full_since=EPOCH,
+        docs=DOCS + "ticket-management/incremental_exports/",
+    ),
+    "Contact": _users("Contact", mapping.to_contact),
+    "User": _users("User", mapping.to_user),
+    # Organizations have only the time-based export: follow ``next_page``.
+    "Account": Stream(
+        "Account",
+        "/api/v2/incremental/organizations.json",
+        "organizations",
+        NextUrl(next_path="next_page", end_path="end_of_stream"),
+        mapping.to_account,
+        since_param="start_time",
+        full_since=EPOCH,
+        docs=DOCS + "ticket-management/incremental_exports/",
+    ),
+    # https://developer.zendesk.com/api-reference/ticketing/groups/groups/ (no export: a full list)
+    "Team": Stream(
+        "Team",
+        "/api/v2/groups.json",
+        "groups",
+        CBP,
+        mapping.to_team,
+        params=PAGE,
+        docs=DOCS + "groups/groups/",
+    ),
+    # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/ : per changed
+    # ticket; a comment's attachments come with it. Comments do not name their ticket: ``parent_key``.
+    "Comment": Stream(
+        "Comment",
+        "/api/v2/tickets/{parent}/comments.json",
+        "comments",
+        CBP,
+        mapping.comment_and_attachments,
+        params=PAGE,
+        parent="Ticket",
+        parent_key="ticket_id",
+        docs=DOCS + "tickets/ticket_comments/",
+    ),
+}
+
+
+@registry.register
+class ZendeskConnector:
+    """One Zendesk account (``acme.zendesk.com``) for one linked account."""
+
+    slug: ClassVar[str] = "zendesk"
+    name: ClassVar[str] = "Zendesk"
+    color: ClassVar[str] = "#03363D"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField(
+            name="subdomain", label="Zendesk subdomain (acme for acme.zendesk.com)", secret=False
+        ),
+        CredentialField(name="email", label="Agent email", secret=False),
+        CredentialField(name="api_token", label="API token"),
+    )
+    models: ClassVar[tuple[ModelSupport, ...]] = (
+        ModelSupport(
+            model="Ticket",
+            operations=(FETCH, CREATE, UPDATE),
+            required_post_parameters=("name",),
+            supported_fields=(
+                "name",
+                "description",
+                "status",
+                "priority",
+                "ticket_type",
+                "tags",
+                "assignees",
+                "assigned_teams",
+                "contact",
+                "creator",
+                "account",
+                "parent_ticket",
+                "due_date",
+                "remote_fields",
+            ),
+        ),
+        ModelSupport(
+            model="Comment",
+            operations=(FETCH, CREATE),
+            required_post_parameters=("ticket", "body"),
+            supported_fields=("ticket", "body", "html_body", "is_private", "user", "contact"),
+        ),
+        *(ModelSupport(model=m) for m in ("Contact", "User", "Account", "Team", "Attachment")),
+    )
+    streams: ClassVar[Mapping[str, Stream]] = STREAMS
+
+    def __init__(self, context: ConnectorContext) -> None:
+        creds = context.credentials
+        self.base_url = (context.base_url or self.default_base_url(creds) or "").rstrip("/")
+        headers = {}
+        if creds.get("access_token"):
+            auth: Any = BearerToken(creds["access_token"])
+            if creds.get("on_behalf_of"):
+                headers["X-On-Behalf-Of"] = creds["on_behalf_of"]
+        else:
+            auth = Basic(f"{creds.get('email', '')}/token", creds.get("api_token", ""))
+        self.headers = headers
+        self.client = VendorClient(
+            context.http,
+            base_url=self.base_url,
+            auth=auth,
+            limiter=context.limiter or self.new_limiter(),
+            classifier=Classifier(headers=IETF_DRAFT),
+            retry=context.retry,
+        )
+
+    @classmethod
+    def default_base_url(cls, credentials: dict[str, str]) -> str | None:
+        sub = credentials.get("subdomain", "").strip()
+        return f"https://{sub}.zendesk.com" if sub else None
+
+    @classmethod
+    def new_limiter(cls) -> RateLimiter:
+        return RateLimiter([Quota(requests=DEFAULT_PER_MINUTE, per=60)], headers=IETF_DRAFT)
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = await self.client.request(method, path, json=body, headers=self.headers or None)
+        return msgspec.json.decode(response.content) if response.content else {}
+
+    async def check_credentials(self) -> None:
+        """``GET /users/me``: Zendesk answers 401 for a refused token (``AuthError``)."""
+        await self._call("GET", "/api/v2/users/me.json")
+
+    async def create_ticket(self, ticket: TicketCreate) -> RemoteRecord[Ticket]:
+        raw = await self._call("POST", "/api/v2/tickets.json", mapping.ticket_create_body(ticket))
+        return _ticket(raw["ticket"])
+
+    async def update_ticket(self, remote_id: str, changes: TicketUpdate) -> RemoteRecord[Ticket]:
+        raw = await self._call(
+            "PUT", f"/api/v2/tickets/{remote_id}.json", mapping.ticket_update_body(changes)
+        )
+        return _ticket(raw["ticket"])
+
+    async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
+        # A comment is a ticket update carrying ``comment``; its id comes back in the update's audit.
+        ticket = str(comment.ticket)
+        raw = await self._call("PUT", f"/api/v2/tickets/{ticket}.json", mapping.comment_body(comment))
+        return mapping.comment_from_audit(raw.get("audit") or {}, ticket)
+
+
+def _ticket(raw: dict[str, Any]) -> RemoteRecord[Ticket]:
+    record = mapping.to_ticket(raw)
+    if not isinstance(record, RemoteRecord):  # a live ticket is never a tombstone
+        raise ValueError("Zendesk returned a deleted ticket for a write")
+    return record
