@@ -1,5 +1,5 @@
 # deskbridge — `make help` lists the targets. Two commands set everything up on a fresh machine:
-#   make run    install, migrate the embedded SQLite store, serve on http://127.0.0.1:8000
+#   make run    install, migrate SQLite, start Zendesk + Freshdesk emulators, link, sync, serve on :8000
 #   make test   install, run the whole suite (SQLite and a throwaway PostgreSQL 15)
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install deskbridge with its dev tools
 
-run: install ## Serve deskbridge on the embedded SQLite store (var/), printing a local API key
+run: install ## Sandbox demo: emulators linked and synced, served on :8000 (prints key, tokens, examples)
+	$(VENV)/bin/deskbridge demo
+
+serve: install ## Serve deskbridge on the embedded SQLite store (var/), printing a local API key
 	@mkdir -p var
 	@[ -s var/api-key ] || $(VENV)/bin/deskbridge api-key create --name local > var/api-key
 	@echo "API key: $$(cat var/api-key)   (stored in var/api-key)"
@@ -42,7 +45,10 @@ check: lint typecheck test ## Lint, types and tests
 bench-read: install ## Read-path benchmark: 100k tickets on SQLite vs an in-memory floor
 	$(PY) benchmarks/read_path.py
 
+bench-sync: install ## Sync-path benchmark: 100k Zendesk tickets into SQLite vs plain httpx paging
+	$(PY) benchmarks/sync_path.py
+
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var *.egg-info
 
-.PHONY: help install run test lint typecheck check bench-read clean
+.PHONY: help install run serve test lint typecheck check bench-read bench-sync clean

@@ -1,4 +1,4 @@
-"""The ``deskbridge`` command: serve, worker, sync, migrate, api-key create."""
+"""The ``deskbridge`` command: serve, worker, sync, demo, migrate, api-key create."""
 
 from __future__ import annotations
 
@@ -155,6 +155,14 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_sync(settings, args.linked_account, models, args.full))
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.demo import run
+
+    return run(
+        settings, host=args.host or settings.host, port=args.port or settings.port, tickets=args.tickets
+    )
+
+
 def _safe_url(url: str) -> str:
     """The database URL without its password, for messages."""
     from sqlalchemy.engine import make_url
@@ -181,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--model", action="append", help="only this model (repeatable), e.g. Ticket")
     sync.add_argument("--full", action="store_true", help="a full resync instead of an incremental one")
     sync.set_defaults(func=cmd_sync)
+    demo = sub.add_parser(
+        "demo", help="sandbox: Zendesk and Freshdesk emulators linked, synced and served (loopback allowed)"
+    )
+    demo.add_argument("--host", help="interface to bind (default DESKBRIDGE_HOST or 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="port (default DESKBRIDGE_PORT or 8000)")
+    demo.add_argument(
+        "--tickets",
+        type=int,
+        default=300,
+        help="tickets per emulator (default %(default)s)",
+    )
+    demo.set_defaults(func=cmd_demo)
     mig = sub.add_parser("migrate", help="create or upgrade the database schema")
     mig.set_defaults(func=cmd_migrate)
     keys = sub.add_parser("api-key", help="manage API keys")
