@@ -1,0 +1,275 @@
+"""Sync-path benchmark: a full sync of Zendesk tickets, users and organizations from the emulator into
+SQLite, side by side with the floor (plain httpx paging the same emulator endpoints with the same page
+sizes and discarding the bodies); peak RSS of the sync process at two sizes; and a rate-limited run.
+
+    python benchmarks/sync_path.py [--tickets 100000] [--small 10000] [--skip-rate-limit]
+
+Everything runs on loopback: the emulator in a subprocess, the sync as ``deskbridge sync
+--linked-account`` in a subprocess (peak RSS from /proc/<pid>/status VmHWM), the floor in this process.
+The rate-limited run drives the sync in-process so the connector's limiter can run on the same scaled
+clock as the emulator (``--rate-limit Q --time-scale K``: a "minute" lasts 60/K s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+CREDENTIALS = {"subdomain": "acme", "email": "admin@acme.test", "api_token": "zd-api-token"}
+AUTH = ("admin@acme.test/token", "zd-api-token")
+SYNC_MODELS = ("Account", "Contact", "User", "Ticket")
+#: The paths (and page sizes) the Zendesk connector reads for those models.
+FLOOR_PATHS = (
+    "/api/v2/incremental/organizations.json?start_time=0",
+    "/api/v2/incremental/users/cursor.json?per_page=1000&start_time=0",
+    "/api/v2/incremental/users/cursor.json?per_page=1000&start_time=0",  # Contact and User both read it
+    "/api/v2/incremental/tickets/cursor.json?per_page=1000&start_time=0",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(tickets: int, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "emulators", "zendesk", "--port", str(port), "--tickets", str(tickets)]
+    cmd += ["--seed", "1", "--anchor-time", "now", "--log-level", "warning", *extra]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("emulator did not start") from None
+            time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    httpx.get(f"{url}/api/v2/users/me.json", auth=AUTH, timeout=300)  # warm the lazy tables
+    return proc, url
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def floor(url: str) -> tuple[int, float]:
+    """Page the same endpoints with plain httpx, discarding everything but the paging fields."""
+    records = 0
+    started = time.perf_counter()
+    with httpx.Client(auth=AUTH, timeout=60) as client:
+        for path in FLOOR_PATHS:
+            next_url: str | None = url + path
+            while next_url:
+                body = client.get(next_url).json()
+                records += sum(len(v) for k, v in body.items() if isinstance(v, list) and k != "exclude")
+                if body.get("end_of_stream"):
+                    break
+                next_url = body.get("after_url") or body.get("next_page")
+    return records, time.perf_counter() - started
+
+
+def settings_for(data_dir: Path):  # type: ignore[no-untyped-def]
+    from app.settings import Settings
+
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'deskbridge.db'}",
+        data_dir=data_dir,
+        outbound_allow=LOOPBACK,
+    )
+
+
+async def link(data_dir: Path, url: str) -> str:
+    from app.asgi import build_services
+    from app.db import accounts as account_store
+    from app.db.accounts import NewLinkedAccount
+    from app.db.engine import migrate
+    from app.linking import link as link_account
+
+    services = build_services(settings_for(data_dir))
+    try:
+        await migrate(services.engine)
+        async with services.engine.connect() as conn:
+            org = await account_store.ensure_organization(conn)
+            await conn.commit()
+            account, _token, _ = await link_account(
+                services,
+                conn,
+                NewLinkedAccount(
+                    organization_id=org,
+                    integration="zendesk",
+                    end_user_origin_id="bench",
+                    end_user_organization_name="Bench",
+                    end_user_email_address="admin@acme.test",
+                    base_url=url,
+                    credentials=CREDENTIALS,
+                ),
+            )
+        return account.id
+    finally:
+        await services.http.aclose()
+        await services.engine.dispose()
+
+
+def sync_subprocess(data_dir: Path, account_id: str) -> tuple[int, float, int]:
+    """``deskbridge sync`` in a subprocess: (records, seconds, peak RSS in kB)."""
+    env = dict(os.environ, DESKBRIDGE_DATA_DIR=str(data_dir), DESKBRIDGE_OUTBOUND_ALLOW=",".join(LOOPBACK))
+    env["DESKBRIDGE_LOG_LEVEL"] = "WARNING"
+    cmd = [str(ROOT / ".venv/bin/deskbridge"), "sync", "--linked-account", account_id]
+    for model in SYNC_MODELS:
+        cmd += ["--model", model]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
+    peak = 0
+    while proc.poll() is None:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    records = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1] == "records":
+            records += int(parts[-2].replace(",", ""))
+    if proc.returncode != 0:
+        print(out, file=sys.stderr)
+    return records, elapsed, peak
+
+
+def full_run(tickets: int) -> dict[str, float]:
+    proc, url = start_emulator(tickets, "--rate-limit", "10000000", "--no-endpoint-limits")
+    try:
+        floor_records, floor_s = floor(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            account_id = asyncio.run(link(Path(tmp), url))
+            records, sync_s, rss = sync_subprocess(Path(tmp), account_id)
+    finally:
+        stop(proc)
+    return {
+        "floor_records": floor_records,
+        "floor_rps": floor_records / floor_s,
+        "records": records,
+        "sync_s": sync_s,
+        "sync_rps": records / sync_s,
+        "rss_mb": rss / 1024,
+    }
+
+
+async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, float]:
+    """Tickets and their comments (one request per ticket) under a per-minute quota, time-scaled."""
+    from sqlalchemy import update
+
+    from app.asgi import build_services
+    from app.db.tables import sync_state
+    from app.sync.runner import RunnerConfig
+    from app.sync.worker import Worker, WorkerConfig
+    from connectors.http.clock import ScaledClock
+    from connectors.http.headers import IETF_DRAFT
+    from connectors.http.ratelimit import Quota, RateLimiter
+
+    proc, url = start_emulator(
+        tickets, "--rate-limit", str(quota), "--time-scale", str(scale), "--no-endpoint-limits"
+    )
+    statuses: dict[int, int] = {}
+
+    async def count(response: httpx.Response) -> None:
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            account_id = await link(Path(tmp), url)
+            http = httpx.AsyncClient(timeout=30, event_hooks={"response": [count]})
+            services = build_services(settings_for(Path(tmp)), http_client=http)
+            services.limiters[account_id] = RateLimiter(
+                [Quota(requests=quota, per=60)], headers=IETF_DRAFT, clock=ScaledClock(scale)
+            )
+            async with services.engine.begin() as conn:
+                await conn.execute(
+                    update(sync_state)
+                    .where(sync_state.c.linked_account_id == account_id)
+                    .values(next_sync_start=0)
+                )
+            worker = Worker(
+                services, WorkerConfig(runner=RunnerConfig(interval_seconds=3600, waiting_seconds=0))
+            )
+            started = time.perf_counter()
+            while await worker.run_one(account_id=account_id, models=("Ticket", "Comment")) is not None:
+                pass
+            elapsed = time.perf_counter() - started
+            await http.aclose()
+            await services.engine.dispose()
+    finally:
+        stop(proc)
+    total = sum(statuses.values())
+    allowed = quota * scale / 60
+    return {
+        "requests": total,
+        "seconds": elapsed,
+        "rate": total / elapsed,
+        "allowed": allowed,
+        "share": total / elapsed / allowed,
+        "throttled": statuses.get(429, 0) / max(total, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--quota", type=int, default=100, help="rate-limited run: requests per minute")
+    parser.add_argument("--time-scale", type=float, default=10.0)
+    parser.add_argument("--rl-tickets", type=int, default=300)
+    parser.add_argument("--skip-rate-limit", action="store_true")
+    args = parser.parse_args()
+    print("$ " + " ".join([Path(sys.executable).name, *sys.argv]))
+    from connectors import registry
+
+    assert "zendesk" in registry.slugs(), "the Zendesk connector is not registered"
+    print("connector: zendesk (API v2 incremental cursor exports); store: SQLite; emulator in a subprocess")
+    rows = []
+    for n in (args.small, args.tickets):
+        r = full_run(n)
+        rows.append((n, r))
+        print(
+            f"{n:>8,} tickets: floor {r['floor_records']:>9,} records {r['floor_rps']:>9,.0f}/s | "
+            f"deskbridge sync {r['records']:>9,} records in {r['sync_s']:6.1f}s {r['sync_rps']:>8,.0f}/s "
+            f"| ratio {r['sync_rps'] / r['floor_rps']:.2f} | sync peak RSS {r['rss_mb']:.0f} MB",
+            flush=True,
+        )
+    if not args.skip_rate_limit:
+        r = asyncio.run(rate_limited(args.rl_tickets, args.quota, args.time_scale))
+        print(
+            f"rate-limited ({args.quota}/min, time scale {args.time_scale:g}: {r['allowed']:.1f} req/s allowed): "
+            f"{r['requests']:,} requests in {r['seconds']:.1f}s = {r['rate']:.1f} req/s "
+            f"({r['share']:.0%} of the quota), {r['throttled']:.2%} answered 429"
+        )
+
+
+if __name__ == "__main__":
+    main()
