@@ -50,7 +50,7 @@ def start_emulator(tickets: int, *extra: str) -> tuple[subprocess.Popen[bytes], 
     port = free_port()
     cmd = [sys.executable, "-m", "emulators", "zendesk", "--port", str(port), "--tickets", str(tickets)]
     cmd += ["--seed", "1", "--anchor-time", "now", "--log-level", "warning", *extra]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -140,7 +140,7 @@ def sync_subprocess(data_dir: Path, account_id: str) -> tuple[int, float, int]:
     for model in SYNC_MODELS:
         cmd += ["--model", model]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
         try:
@@ -265,7 +265,8 @@ def main() -> None:
     if not args.skip_rate_limit:
         r = asyncio.run(rate_limited(args.rl_tickets, args.quota, args.time_scale))
         print(
-            f"rate-limited ({args.quota}/min, time scale {args.time_scale:g}: {r['allowed']:.1f} req/s allowed): "
+            f"rate-limited ({args.quota}/min, time scale {args.time_scale:g}: "
+            f"{r['allowed']:.1f} req/s allowed): "
             f"{r['requests']:,} requests in {r['seconds']:.1f}s = {r['rate']:.1f} req/s "
             f"({r['share']:.0%} of the quota), {r['throttled']:.2%} answered 429"
         )

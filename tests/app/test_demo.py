@@ -28,7 +28,10 @@ def test_demo_prepares_two_desks_and_serves_their_tickets(tmp_path: Path) -> Non
             for desk in info.desks:
                 page = client.get(
                     f"{API_PREFIX}/tickets?page_size=100",
-                    headers={"Authorization": f"Bearer {info.api_key}", "X-Account-Token": desk.account_token},
+                    headers={
+                        "Authorization": f"Bearer {info.api_key}",
+                        "X-Account-Token": desk.account_token,
+                    },
                 )
                 assert page.status_code == 200, page.text
                 assert len(page.json()["results"]) == 40
