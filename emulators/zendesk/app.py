@@ -12,6 +12,7 @@ Routes (``.json`` optional everywhere, as on Zendesk):
 * incremental exports: ``/api/v2/incremental/tickets`` (time), ``/api/v2/incremental/tickets/cursor``,
   ``/api/v2/incremental/users`` (time), ``/api/v2/incremental/users/cursor``,
   ``/api/v2/incremental/organizations`` (time)
+* ticket sharing: ``/api/v2/sharing_agreements`` and the protocol under ``/sharing`` (see ``sharing.py``)
 
 Lists use offset pagination unless a ``page[...]`` parameter asks for cursor pagination, as Zendesk does.
 Payload shapes follow the 2026 Nango recordings (the newest); per-endpoint differences the recordings
@@ -24,6 +25,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import httpx
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
@@ -37,6 +39,8 @@ from emulators.zendesk import incremental, paging
 from emulators.zendesk.config import ZendeskConfig
 from emulators.zendesk.desk import ApiError, ZendeskDesk, not_found
 from emulators.zendesk.profile import ZendeskProfile
+from emulators.zendesk.sharing import Sharing
+from emulators.zendesk.sharing import routes as sharing_routes
 
 Req = Request[Any, Any, Any]
 
@@ -108,7 +112,10 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
 
     @put("/api/v2/tickets/{ticket_id:int}")
     async def update_ticket(request: Req, ticket_id: FromPath[int]) -> Response[bytes]:
-        row, audit = desk.update_ticket(ticket_id, _body_of(await _json(request), "ticket"), actor(request))
+        body = _body_of(await _json(request), "ticket")
+        row, audit = desk.update_ticket(ticket_id, body, actor(request))
+        if desk.sharing is not None:  # shares (``sharing_agreement_ids``) or pushes to the partner
+            desk.sharing.after_ticket_update(ticket_id, body, row, actor(request))
         return json_response({"ticket": row, "audit": audit})
 
     @delete("/api/v2/tickets/{ticket_id:int}", status_code=204, sync_to_thread=False)
@@ -313,12 +320,22 @@ def _http_error(_: Req, exc: HTTPException) -> Response[bytes]:
     )
 
 
-def create_app(config: ZendeskConfig | None = None, clock: Clock | None = None) -> EmulatorApp:
+def create_app(
+    config: ZendeskConfig | None = None,
+    clock: Clock | None = None,
+    sharing_client: httpx.Client | None = None,
+) -> EmulatorApp:
+    """``sharing_client`` sends the Ticket Sharing requests to partners (inject one for in-process tests)."""
     config = config or ZendeskConfig()
     clock = clock or Clock()
     desk = ZendeskDesk(config, clock)
+    desk.sharing = Sharing(desk, config.base_url, sharing_client)
     app = EmulatorApp(
-        route_handlers=[*_routes(desk, config), admin_router()],
+        route_handlers=[
+            *_routes(desk, config),
+            *sharing_routes(desk.sharing, lambda r: principal_of(r).user_id or desk.admin_id),
+            admin_router(),
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         state=State({"desk": desk}),
         openapi_config=None,

@@ -81,6 +81,7 @@ class ZendeskDesk:
         self.deletions: dict[int, dict[str, Any]] = {}
         self._counter = 0
         self.admin_id = s.USER_BASE
+        self.sharing: Any = None  # the account's Ticket Sharing state (``sharing.Sharing``), set by the app
         self._email_index: dict[str, int] | None = None
         # The account owner signs in with the configured email, whatever name the seed gave them.
         admin = self.users.get(self.admin_id)

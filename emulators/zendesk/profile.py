@@ -39,7 +39,8 @@ class ZendeskProfile(Profile):
         return path[:-5] if path.endswith(".json") else path
 
     def is_public(self, path: str) -> bool:
-        return path.startswith("/attachments/token/")
+        # The Ticket Sharing protocol authenticates with its own X-Ticket-Sharing-Token.
+        return path.startswith(("/attachments/token/", "/sharing/"))
 
     def authenticate(self, headers: dict[str, str]) -> Principal | None:
         authorization = headers.get("authorization", "")

@@ -1,0 +1,284 @@
+"""The Zendesk emulator's Ticket Sharing: emitted bytes vs the gem captures, captures replayed, e2e."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from emulators.zendesk.app import create_app as create_zendesk
+from emulators.zendesk.config import ZendeskConfig
+
+CAPTURES = Path("/work/shared/fixtures/ticket_sharing/ruby3.1-faraday1.1")
+ZD_AUTH = httpx.BasicAuth("admin@acme.test/token", "zd-api-token")
+GEM_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$")
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+def capture(name: str) -> dict[str, Any]:
+    return json.loads((CAPTURES / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def protocol_path(target: str) -> str:
+    return "/" + target.split("/", 3)[3]  # drop the recording prefix /cNNN/label
+
+
+class Recorder:
+    """The emulator's outbound client: records every request and answers ``status``."""
+
+    def __init__(self, status: int = 201) -> None:
+        self.requests: list[httpx.Request] = []
+        self.status = status
+        self.client = httpx.Client(transport=httpx.MockTransport(self._answer))
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(self.status if request.method == "POST" else 200)
+
+
+def kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def assert_like(sent: Any, recorded: Any, path: str = "$") -> None:
+    """Same keys in the same order, same JSON types (null allowed where the recording had a value)."""
+    if isinstance(recorded, dict):
+        assert isinstance(sent, dict), path
+        assert list(sent) == list(recorded), path
+        for key in recorded:
+            if sent[key] is not None and recorded[key] is not None:
+                assert_like(sent[key], recorded[key], f"{path}.{key}")
+    elif isinstance(recorded, list) and recorded:
+        assert isinstance(sent, list), path
+        for item in sent:
+            assert_like(item, recorded[0], f"{path}[]")
+    elif recorded is not None and sent is not None:
+        assert kind(sent) == kind(recorded), path
+
+
+def assert_headers(request: httpx.Request, recorded: dict[str, Any]) -> None:
+    wanted = {k.lower() for k, _ in recorded["headers"]} - {"user-agent", "accept-encoding", "host"}
+    got = {k.lower() for k in request.headers} - {"user-agent", "accept-encoding", "host", "connection"}
+    assert got == wanted
+    assert request.headers["accept"] == "application/json"
+    assert request.headers["content-type"] == "application/json"
+    assert "x-ticket-sharing-version" not in request.headers
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def zd(recorder: Recorder) -> Any:
+    app = create_zendesk(ZendeskConfig(tickets=30, seed=7), sharing_client=recorder.client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://acme.zendesk.com", auth=ZD_AUTH
+    ) as client:
+        yield client
+
+
+async def _new_ticket(zd: httpx.AsyncClient) -> int:
+    r = await zd.post(
+        "/api/v2/tickets.json",
+        json={"ticket": {"subject": "Printer on fire", "comment": {"body": "Help </script> café"}}},
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["ticket"]["id"])
+
+
+async def _accepted_outbound(zd: httpx.AsyncClient, recorder: Recorder) -> dict[str, Any]:
+    r = await zd.post(
+        "/api/v2/sharing_agreements.json",
+        json={"sharing_agreement": {"remote_url": "http://partner.example.org/sharing", "sync_tags": True}},
+    )
+    assert r.status_code == 201, r.text
+    invite = json.loads(recorder.requests[-1].content)
+    token = f"{invite['uuid']}:{invite['access_key']}"
+    accept = {**invite, "status": "accepted", "name": "Partner"}
+    r = await zd.put(
+        f"/sharing/agreements/{invite['uuid']}",
+        content=json.dumps(accept),
+        headers={"X-Ticket-Sharing-Token": token},
+    )
+    assert r.status_code == 200, r.text
+    return invite
+
+
+async def test_invite_matches_the_gem(zd: httpx.AsyncClient, recorder: Recorder) -> None:
+    r = await zd.post(
+        "/api/v2/sharing_agreements",
+        json={"sharing_agreement": {"remote_url": "http://partner.example.org/sharing/", "name": "Acme"}},
+    )
+    assert r.status_code == 201
+    view = r.json()["sharing_agreement"]
+    assert set(view) == {
+        "id", "name", "partner_name", "remote_subdomain", "status", "type", "created_at", "updated_at", "url",
+    }  # fmt: skip
+    assert (view["type"], view["status"], view["remote_subdomain"]) == ("outbound", "pending", "partner")
+    (sent,) = recorder.requests
+    recorded = capture("001-01-invite-POST")
+    assert sent.method == "POST"
+    body = json.loads(sent.content)
+    assert sent.url.path == f"/sharing/agreements/{body['uuid']}"
+    assert_headers(sent, recorded)
+    assert "x-ticket-sharing-token" not in sent.headers
+    assert_like(body, recorded["body_json"])
+    assert body["status"] == "pending" and HEX40.match(body["uuid"]) and HEX40.match(body["access_key"])
+    assert body["sender_url"] == "https://acme.zendesk.com/sharing"
+    assert body["receiver_url"] == "http://partner.example.org/sharing"
+    assert b": " not in sent.content and b", " not in sent.content  # compact, like JSON.dump
+    listed = (await zd.get("/api/v2/sharing_agreements.json")).json()["sharing_agreements"]
+    assert [a["id"] for a in listed] == [view["id"]]
+
+
+async def test_failed_invite_is_recorded_locally(recorder: Recorder, zd: httpx.AsyncClient) -> None:
+    recorder.status = 500
+    r = await zd.post(
+        "/api/v2/sharing_agreements", json={"sharing_agreement": {"remote_url": "http://x.test/s"}}
+    )
+    assert r.json()["sharing_agreement"]["status"] == "failed"
+    bad = await zd.post("/api/v2/sharing_agreements", json={"sharing_agreement": {"remote_url": "nope"}})
+    assert bad.status_code == 422
+
+
+async def test_share_update_and_status_match_the_gem(zd: httpx.AsyncClient, recorder: Recorder) -> None:
+    invite = await _accepted_outbound(zd, recorder)
+    tid = await _new_ticket(zd)
+    r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"sharing_agreement_ids": [1]}})
+    assert r.status_code == 200, r.text
+    share = recorder.requests[-1]
+    recorded = capture("006-06-share-POST")
+    assert share.method == "POST"
+    assert_headers(share, recorded)
+    assert share.headers["x-ticket-sharing-token"] == f"{invite['uuid']}:{invite['access_key']}"
+    body = json.loads(share.content)
+    assert share.url.path == f"/sharing/tickets/{body['uuid']}" and HEX40.match(body["uuid"])
+    assert_like(body, recorded["body_json"])
+    assert GEM_TIME.match(body["requested_at"])
+    (comment,) = body["comments"]
+    assert_like(comment, recorded["body_json"]["comments"][0])
+    assert GEM_TIME.match(comment["authored_at"]) and HEX40.match(comment["uuid"])
+    assert comment["body"] == "Help </script> café"
+    assert "café".encode() in share.content and b"<\\/script>" not in share.content
+    assert body["original_id"] == tid and body["requester"]["role"] in ("agent", "user")
+
+    r = await zd.put(
+        f"/api/v2/tickets/{tid}.json",
+        json={"ticket": {"status": "pending", "comment": {"body": "Any news?"}}},
+    )
+    assert r.status_code == 200, r.text
+    update = recorder.requests[-1]
+    recorded = capture("007-07-update-PUT")
+    assert update.method == "PUT" and update.url.path == f"/sharing/tickets/{body['uuid']}"
+    assert_headers(update, recorded)
+    sent = json.loads(update.content)
+    assert_like(sent, recorded["body_json"])
+    # The gem's update: only what changed, everything else null.
+    assert [k for k, v in sent.items() if v is None] == [
+        k for k, v in recorded["body_json"].items() if v is None
+    ]
+    assert sent["status"] == "pending" and [c["body"] for c in sent["comments"]] == ["Any news?"]
+
+    count = len(recorder.requests)
+    await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"priority": "high"}})
+    assert len(recorder.requests) == count  # nothing the partner syncs changed
+
+
+async def test_accept_and_deactivate_inbound_match_the_gem(zd: httpx.AsyncClient, recorder: Recorder) -> None:
+    invite = capture("001-01-invite-POST")
+    r = await zd.post(
+        protocol_path(invite["target"]), content=invite["body_text"], headers=dict(invite["headers"])
+    )
+    assert r.status_code == 201
+    (view,) = (await zd.get("/api/v2/sharing_agreements")).json()["sharing_agreements"]
+    assert (view["type"], view["status"], view["remote_subdomain"]) == ("inbound", "pending", "sender")
+    r = await zd.put(
+        f"/api/v2/sharing_agreements/{view['id']}", json={"sharing_agreement": {"status": "accepted"}}
+    )
+    assert r.status_code == 200 and r.json()["sharing_agreement"]["status"] == "accepted"
+    sent, recorded = recorder.requests[-1], capture("003-03-accept-PUT")
+    assert sent.method == "PUT" and str(
+        sent.url
+    ) == "http://sender.example.com/sharing/agreements/" + view_uuid(invite)
+    assert_headers(sent, recorded)
+    assert sent.headers["x-ticket-sharing-token"] == dict(recorded["headers"])["X-Ticket-Sharing-Token"]
+    body = json.loads(sent.content)
+    assert_like(body, recorded["body_json"])
+    assert body["status"] == "accepted" and body["access_key"] == invite["body_json"]["access_key"]
+    again = await zd.put(
+        f"/api/v2/sharing_agreements/{view['id']}", json={"sharing_agreement": {"status": "declined"}}
+    )
+    assert again.status_code == 422
+    r = await zd.put(
+        f"/api/v2/sharing_agreements/{view['id']}", json={"sharing_agreement": {"status": "inactive"}}
+    )
+    assert r.status_code == 200
+    assert_like(json.loads(recorder.requests[-1].content), capture("005-05-deactivate-PUT")["body_json"])
+    assert json.loads(recorder.requests[-1].content)["status"] == "inactive"
+    missing = await zd.get("/api/v2/sharing_agreements/99")
+    assert missing.status_code == 404
+
+
+def view_uuid(invite: dict[str, Any]) -> str:
+    return str(invite["body_json"]["uuid"])
+
+
+async def _replay(zd: httpx.AsyncClient, name: str, **changes: Any) -> httpx.Response:
+    c = capture(name)
+    headers = {k: v for k, v in c["headers"] if k.lower() not in ("host", "content-length")}
+    headers.update(changes.pop("headers", {}))
+    return await zd.request(
+        c["method"],
+        protocol_path(c["target"]),
+        content=changes.get("content", c["body_text"]),
+        headers=headers,
+    )
+
+
+async def test_replayed_captures(zd: httpx.AsyncClient) -> None:
+    token = dict(capture("006-06-share-POST")["headers"])["X-Ticket-Sharing-Token"]
+    assert (await _replay(zd, "006-06-share-POST")).status_code == 403  # unknown agreement
+    assert (await _replay(zd, "001-01-invite-POST")).status_code == 201
+    assert (await _replay(zd, "001-01-invite-POST")).status_code == 422  # duplicate create
+    assert (await _replay(zd, "006-06-share-POST")).status_code == 403  # still pending
+    unauth = await _replay(zd, "006-06-share-POST", headers={"X-Ticket-Sharing-Token": ""})
+    assert unauth.status_code == 401
+    wrong = await _replay(zd, "006-06-share-POST", headers={"X-Ticket-Sharing-Token": token[:41] + "0" * 40})
+    assert wrong.status_code == 403
+    r = await zd.put("/api/v2/sharing_agreements/1", json={"sharing_agreement": {"status": "accepted"}})
+    assert r.status_code == 200
+    assert (await _replay(zd, "007-07-update-PUT")).status_code == 404  # not shared yet
+    assert (await _replay(zd, "006-06-share-POST")).status_code == 201
+    assert (await _replay(zd, "006-06-share-POST")).status_code == 422  # duplicate share
+    mismatch = json.loads(capture("006-06-share-POST")["body_text"])
+    mismatch["uuid"] = "f" * 40
+    assert (await _replay(zd, "006-06-share-POST", content=json.dumps(mismatch))).status_code == 422
+    tickets = (await zd.get("/api/v2/tickets.json?sort_by=id&per_page=100")).json()
+    (tid,) = [t["id"] for t in tickets["tickets"] if t["subject"] == "Trial expiry time mismatch"]
+    comments = (await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]
+    assert [c["public"] for c in comments] == [True, False]
+    assert comments[0]["body"].startswith("Hello, I need help.")
+    assert (await zd.get(f"/api/v2/tickets/{tid}.json")).json()["ticket"]["status"] == "open"
+
+    assert (await _replay(zd, "007-07-update-PUT")).status_code == 200
+    assert (await _replay(zd, "007-07-update-PUT")).status_code == 200  # same comment uuid: deduplicated
+    ticket = (await zd.get(f"/api/v2/tickets/{tid}.json")).json()["ticket"]
+    comments = (await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]
+    assert (
+        ticket["status"] == "pending" and ticket["subject"] == "Trial expiry time mismatch"
+    )  # null = unchanged
+    assert [c["body"] for c in comments][-1] == "Any news?" and len(comments) == 3
+
+    assert (await _replay(zd, "008-08-unshare-DELETE")).status_code == 200
+    assert (await _replay(zd, "007-07-update-PUT")).status_code == 410  # orphan
+    assert (await zd.get(f"/api/v2/tickets/{tid}.json")).status_code == 200  # kept
+    assert (await _replay(zd, "005-05-deactivate-PUT")).status_code == 200
+    (view,) = (await zd.get("/api/v2/sharing_agreements")).json()["sharing_agreements"]
+    assert view["status"] == "inactive"
+    assert (await _replay(zd, "006-06-share-POST")).status_code == 403  # inactive agreement
