@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from emulators.zendesk.app import create_app as create_zendesk
 from emulators.zendesk.config import ZendeskConfig
+from tests import fakes
+from tests.app import test_sharing_e2e as e2e
+from tests.app.conftest import desk_url
 
 CAPTURES = Path("/work/shared/fixtures/ticket_sharing/ruby3.1-faraday1.1")
 ZD_AUTH = httpx.BasicAuth("admin@acme.test/token", "zd-api-token")
@@ -282,3 +289,124 @@ async def test_replayed_captures(zd: httpx.AsyncClient) -> None:
     (view,) = (await zd.get("/api/v2/sharing_agreements")).json()["sharing_agreements"]
     assert view["status"] == "inactive"
     assert (await _replay(zd, "006-06-share-POST")).status_code == 403  # inactive agreement
+
+
+# -- end to end: the Zendesk emulator (desk A) and a deskbridge-linked fakedesk (desk B) -------------
+
+bridge, server, settings, port = e2e.bridge, e2e.server, e2e.settings, e2e.port
+
+
+class Emulator:
+    """The Zendesk emulator on a loopback port, sending to partners over the network."""
+
+    def __init__(self) -> None:
+        self.port = e2e._free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.sender = httpx.Client(timeout=30)
+        app = create_zendesk(
+            ZendeskConfig(tickets=30, seed=7, base_url=self.base), sharing_client=self.sender
+        )
+        self.sharing = app.state.desk.sharing
+        self.srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.srv.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.srv.started:
+            assert time.monotonic() < deadline, "emulator did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.srv.should_exit = True
+        self.thread.join(timeout=10)
+        self.sender.close()
+
+
+@pytest.fixture
+def zendesk() -> Iterator[Emulator]:
+    emulator = Emulator()
+    yield emulator
+    emulator.stop()
+
+
+async def test_zendesk_emulator_shares_with_deskbridge(bridge: e2e.Deskbridge, zendesk: Emulator) -> None:
+    b = await bridge.link("desk-b")
+    b_url = (await bridge.api("GET", "/sharing/url", b["account_token"])).json()["url"]
+    async with httpx.AsyncClient(base_url=zendesk.base, auth=ZD_AUTH, timeout=30) as zd:
+        # Zendesk (A) invites B; B accepts through deskbridge's API; the accept reaches Zendesk.
+        r = await zd.post(
+            "/api/v2/sharing_agreements.json",
+            json={"sharing_agreement": {"remote_url": b_url, "name": "Acme Zendesk", "sync_tags": True}},
+        )
+        assert r.status_code == 201 and r.json()["sharing_agreement"]["status"] == "pending", r.text
+        agreement_id = r.json()["sharing_agreement"]["id"]
+        (b_agreement,) = await e2e.agreements(bridge, b["account_token"])
+        assert (b_agreement["direction"], b_agreement["status"]) == ("in", "pending")
+        r = await bridge.api("POST", f"/sharing/agreements/{b_agreement['id']}/accept", b["account_token"])
+        assert r.status_code == 200, r.text
+        await bridge.deliver()
+        view = (await zd.get(f"/api/v2/sharing_agreements/{agreement_id}.json")).json()["sharing_agreement"]
+        assert view["status"] == "accepted"
+
+        # A shares a ticket with its comments; it appears in B.
+        r = await zd.post(
+            "/api/v2/tickets.json",
+            json={
+                "ticket": {"subject": "Printer on fire", "comment": {"body": "It smokes."}, "tags": ["hw"]}
+            },
+        )
+        tid = r.json()["ticket"]["id"]
+        r = await zd.put(
+            f"/api/v2/tickets/{tid}.json",
+            json={"ticket": {"comment": {"body": "Did you unplug it?", "public": False}}},
+        )
+        assert r.status_code == 200, r.text
+        r = await zd.put(
+            f"/api/v2/tickets/{tid}.json", json={"ticket": {"sharing_agreement_ids": [agreement_id]}}
+        )
+        assert r.status_code == 200, r.text
+        await bridge.deliver()
+        desk_b = fakes.desk(desk_url("desk-b"))
+        (b_raw,) = desk_b.tickets.values()
+        assert b_raw["title"] == "Printer on fire" and b_raw["state"] == "open"
+        joined = "\n".join([b_raw["body"], *e2e.texts("desk-b")])
+        assert "It smokes." in joined and "Did you unplug it?" in joined
+
+        # A comment on B reaches A (sync -> outbox -> PUT to the emulator).
+        desk_b.put_comment(
+            {"id": "B1", "ticket_id": b_raw["id"], "text": "Partner here: on it.", "internal": True}
+        )
+        await bridge.sync(b["id"])
+        await bridge.deliver()
+        comments = (await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]
+        assert comments[-1]["body"].endswith("Partner here: on it.") and comments[-1]["public"] is False
+        count = len(comments)
+
+        # A's status change reaches B (and B's comment was not echoed back).
+        r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"status": "pending"}})
+        assert r.status_code == 200, r.text
+        await bridge.deliver()
+        assert desk_b.tickets[b_raw["id"]]["state"] == "waiting"
+        await bridge.sync(b["id"])
+        await bridge.deliver()
+        assert len((await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]) == count
+
+        # A deactivates: B hears it; further updates are refused both ways.
+        r = await zd.put(
+            f"/api/v2/sharing_agreements/{agreement_id}.json",
+            json={"sharing_agreement": {"status": "inactive"}},
+        )
+        assert r.status_code == 200 and r.json()["sharing_agreement"]["status"] == "inactive"
+        await bridge.deliver()
+        (b_agreement,) = await e2e.agreements(bridge, b["account_token"])
+        assert b_agreement["status"] == "inactive"
+        sent = len(zendesk.sharing.sent)
+        r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"comment": {"body": "Anyone?"}}})
+        assert r.status_code == 200 and len(zendesk.sharing.sent) == sent  # nothing goes out any more
+        access = await e2e._access_key(bridge, b["id"])
+        token = {"X-Ticket-Sharing-Token": f"{b_agreement['uuid']}:{access}"}
+        ticket_uuid = next(iter(zendesk.sharing.tickets))
+        update = json.dumps({"uuid": ticket_uuid, "status": "open"})
+        r = await bridge.http.put(f"{b_url}/tickets/{ticket_uuid}", content=update, headers=token)
+        assert r.status_code == 403
+        r = await zd.put(f"/sharing/tickets/{ticket_uuid}", content=update, headers=token)
+        assert r.status_code == 403
