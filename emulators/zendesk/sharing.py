@@ -105,7 +105,10 @@ class Sharing:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if token is not None:
             headers["X-Ticket-Sharing-Token"] = token
-        reply = self.client.request(method, url, content=body, headers=headers)
+        try:
+            reply = self.client.request(method, url, content=body, headers=headers)
+        except httpx.HTTPError:
+            return 0  # unreachable partner: the caller records the failure (an invite becomes "failed")
         self.sent.append(reply)
         return reply.status_code
 
@@ -142,7 +145,7 @@ class Sharing:
             },
             "outbound",
         )
-        if self._send_agreement(a, "POST", actor) >= 300:
+        if not 200 <= self._send_agreement(a, "POST", actor) < 300:
             a["status"] = "failed"  # Zendesk records an undelivered invite locally; never on the wire
         return a
 

@@ -105,7 +105,7 @@ async def _accepted_outbound(zd: httpx.AsyncClient, recorder: Recorder) -> dict[
         json={"sharing_agreement": {"remote_url": "http://partner.example.org/sharing", "sync_tags": True}},
     )
     assert r.status_code == 201, r.text
-    invite = json.loads(recorder.requests[-1].content)
+    invite: dict[str, Any] = json.loads(recorder.requests[-1].content)
     token = f"{invite['uuid']}:{invite['access_key']}"
     accept = {**invite, "status": "accepted", "name": "Partner"}
     r = await zd.put(
@@ -150,8 +150,19 @@ async def test_failed_invite_is_recorded_locally(recorder: Recorder, zd: httpx.A
         "/api/v2/sharing_agreements", json={"sharing_agreement": {"remote_url": "http://x.test/s"}}
     )
     assert r.json()["sharing_agreement"]["status"] == "failed"
+    recorder.client = httpx.Client(transport=httpx.MockTransport(_refuse_connection))
+    zd_app: Any = zd._transport.app  # type: ignore[attr-defined]
+    zd_app.state.desk.sharing.client = recorder.client
+    r = await zd.post(
+        "/api/v2/sharing_agreements", json={"sharing_agreement": {"remote_url": "http://y.test/s"}}
+    )
+    assert r.status_code == 201 and r.json()["sharing_agreement"]["status"] == "failed"
     bad = await zd.post("/api/v2/sharing_agreements", json={"sharing_agreement": {"remote_url": "nope"}})
     assert bad.status_code == 422
+
+
+def _refuse_connection(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=request)
 
 
 async def test_share_update_and_status_match_the_gem(zd: httpx.AsyncClient, recorder: Recorder) -> None:
