@@ -259,7 +259,7 @@ async def _replay(zd: httpx.AsyncClient, name: str, **changes: Any) -> httpx.Res
     )
 
 
-async def test_replayed_captures(zd: httpx.AsyncClient) -> None:
+async def test_replayed_captures(zd: httpx.AsyncClient, recorder: Recorder) -> None:
     token = dict(capture("006-06-share-POST")["headers"])["X-Ticket-Sharing-Token"]
     assert (await _replay(zd, "006-06-share-POST")).status_code == 403  # unknown agreement
     assert (await _replay(zd, "001-01-invite-POST")).status_code == 201
@@ -292,6 +292,17 @@ async def test_replayed_captures(zd: httpx.AsyncClient) -> None:
         ticket["status"] == "pending" and ticket["subject"] == "Trial expiry time mismatch"
     )  # null = unchanged
     assert [c["body"] for c in comments][-1] == "Any news?" and len(comments) == 3
+
+    # The receiving side's own comment goes back to the sender, with the same token.
+    r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"comment": {"body": "Looking."}}})
+    assert r.status_code == 200, r.text
+    back = recorder.requests[-1]
+    ticket_uuid = capture("006-06-share-POST")["body_json"]["uuid"]
+    assert (back.method, str(back.url)) == ("PUT", f"http://sender.example.com/sharing/tickets/{ticket_uuid}")
+    assert back.headers["x-ticket-sharing-token"] == token
+    sent = json.loads(back.content)
+    assert_like(sent, capture("007-07-update-PUT")["body_json"])
+    assert sent["status"] is None and [c["body"] for c in sent["comments"]] == ["Looking."]
 
     assert (await _replay(zd, "008-08-unshare-DELETE")).status_code == 200
     assert (await _replay(zd, "007-07-update-PUT")).status_code == 410  # orphan
