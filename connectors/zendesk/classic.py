@@ -11,9 +11,10 @@ have no ids of their own, so a comment's id is ``<ticket id>-<position>``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
+import httpx
 import msgspec
 
 from connectors import registry
@@ -28,6 +29,7 @@ from connectors.base import (
 from connectors.http import (
     Basic,
     Classifier,
+    NotFoundError,
     PageNumber,
     Quota,
     RateLimiter,
@@ -37,116 +39,78 @@ from connectors.http import (
     UpstreamError,
     VendorClient,
 )
-from connectors.streams import Stream
+from connectors.streams import Stream, Tombstone
+from connectors.zendesk import mapping
 from connectors.zendesk.connector import ZendeskConnector
-from schemas.models import Account, Comment, Contact, Team, Ticket, User
+from schemas.models import Comment, Ticket
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate, set_fields
 
-STATUS = {0: "OPEN", 1: "OPEN", 2: "ON_HOLD", 6: "ON_HOLD", 3: "CLOSED", 4: "CLOSED"}
 STATUS_NAMES = {0: "new", 1: "open", 2: "pending", 3: "solved", 4: "closed", 5: "deleted", 6: "hold"}
+PRIORITY_NAMES = {1: "low", 2: "normal", 3: "high", 4: "urgent"}
+TYPE_NAMES = {1: "question", 2: "incident", 3: "problem", 4: "task"}
+ROLE_NAMES = {0: "end-user", 2: "admin", 4: "agent"}
 STATUS_TO_VENDOR = {"OPEN": 1, "IN_PROGRESS": 1, "ON_HOLD": 2, "CLOSED": 3}
-PRIORITY = {1: "LOW", 2: "NORMAL", 3: "HIGH", 4: "URGENT"}
-TYPES = {1: "question", 2: "incident", 3: "problem", 4: "task"}
-AGENT_ROLES = {2, 4}  # admin, agent; 0 is an end user
 THROTTLE = Rule(status=503, error=RateLimitError, content_type="text/plain", body_contains="API requests")
 PAGES = PageNumber(size_param=None, size=30)  # v1 pages hold 30 and take no size parameter
 
 
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.strptime(value, "%Y/%m/%d %H:%M:%S %z").astimezone(UTC)
+def _time(value: str | None) -> str | None:
+    """v1's ``2012/01/31 09:14:57 +0000`` as the ISO-8601 the v2 wire types read."""
+    return datetime.strptime(value, "%Y/%m/%d %H:%M:%S %z").isoformat() if value else None
 
 
-def _id(value: Any) -> str | None:
-    return None if value in (None, 0) else str(value)
+def _v1(record: Any, raw: dict[str, Any], path: str | None = None) -> Any:
+    """A v2 mapping's record as the v1 object it came from (v1 paths have no ``/api/v2``)."""
+    if not isinstance(record, RemoteRecord):
+        return record
+    return msgspec.structs.replace(record, path=path or record.path.removeprefix("/api/v2"), raw=raw)
 
 
-def to_ticket(raw: dict[str, Any]) -> list[RemoteRecord[Any]]:
-    """A v1 ticket with its comments (they only exist inside it)."""
-    tid = str(raw["nice_id"])
-    status, priority, kind = raw.get("status_id"), raw.get("priority_id"), raw.get("ticket_type_id")
-    ticket = Ticket(
-        remote_id=tid,
-        name=raw.get("subject"),
-        description=raw.get("description"),
-        status=STATUS.get(status),  # type: ignore[arg-type]
-        priority=PRIORITY.get(priority),  # type: ignore[arg-type]
-        ticket_type=TYPES.get(kind),  # type: ignore[arg-type]
-        assignees=[a for a in [_id(raw.get("assignee_id"))] if a],
-        assigned_teams=[g for g in [_id(raw.get("group_id"))] if g],
-        creator=_id(raw.get("submitter_id")),
-        contact=_id(raw.get("requester_id")),
-        account=_id(raw.get("organization_id")),
-        tags=(raw.get("current_tags") or "").split(),
-        remote_created_at=_time(raw.get("created_at")),
-        remote_updated_at=_time(raw.get("updated_at")),
-    )
-    origins = {
-        "status": STATUS_NAMES.get(status),  # type: ignore[arg-type]
-        "priority": None if priority is None else str(priority),
-        "ticket_type": TYPES.get(kind),  # type: ignore[arg-type]
+def _as_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """A v1 user, organization or group in v2's shape: role names, ``active``, ISO timestamps."""
+    v2 = {**raw, "active": raw.get("is_active"), "role": ROLE_NAMES.get(raw.get("roles", -1))}
+    return v2 | {k: _time(v) for k, v in raw.items() if k.endswith("_at")}
+
+
+def to_ticket(raw: dict[str, Any]) -> list[RemoteRecord[Any]] | Tombstone:
+    """A v1 ticket with its comments and their files (they only exist inside it).
+
+    Comments have no ids of their own in v1: a comment's id is ``<ticket id>-<position>``.
+    """
+    tid = raw["nice_id"]
+    v2 = {
+        **_as_v2(raw),
+        "id": tid,
+        "status": STATUS_NAMES.get(raw.get("status_id", -1)),
+        "priority": PRIORITY_NAMES.get(raw.get("priority_id", -1)),
+        "type": TYPE_NAMES.get(raw.get("ticket_type_id", -1)),
+        "tags": (raw.get("current_tags") or "").split(),
     }
-    records: list[RemoteRecord[Any]] = [
-        RemoteRecord(model=ticket, path=f"/tickets/{tid}.json", raw=raw, enum_origins=origins)
-    ]
-    for position, comment in enumerate(raw.get("comments") or []):
-        model = Comment(
-            remote_id=f"{tid}-{position}",
-            ticket=tid,
-            user=_id(comment.get("author_id")),
-            body=comment.get("value"),
-            is_private=not comment.get("is_public", True),
-            remote_created_at=_time(comment.get("created_at")),
-        )
-        records.append(RemoteRecord(model=model, path=f"/tickets/{tid}.json", raw=comment))
+    # v1 sends 0 for "no assignee/group/organization".
+    v2 |= {k: v or None for k, v in v2.items() if k.endswith("_id")}
+    ticket = mapping.to_ticket(v2)
+    if isinstance(ticket, Tombstone):
+        return ticket
+    path = f"/tickets/{tid}.json"  # comments and files live only inside their ticket
+    records: list[RemoteRecord[Any]] = [_v1(ticket, raw, path)]
+    for position, c in enumerate(raw.get("comments") or []):
+        files = [{**a, "file_name": a.get("filename"), "content_url": a.get("url")} for a in c["attachments"]]
+        comment = {**_as_v2(c), "id": f"{tid}-{position}", "ticket_id": tid, "body": c.get("value")}
+        comment |= {"public": c.get("is_public", True), "attachments": files}
+        records += [_v1(r, c, path) for r in mapping.comment_and_attachments(comment)]
     return records
 
 
-def to_contact(raw: dict[str, Any]) -> RemoteRecord[Contact] | None:
-    if raw.get("roles") in AGENT_ROLES:
-        return None
-    model = Contact(
-        remote_id=str(raw["id"]),
-        name=raw.get("name"),
-        email_address=raw.get("email"),
-        account=_id(raw.get("organization_id")),
-    )
-    return RemoteRecord(model=model, path=f"/users/{raw['id']}.json", raw=raw)
-
-
-def to_user(raw: dict[str, Any]) -> RemoteRecord[User] | None:
-    if raw.get("roles") not in AGENT_ROLES:
-        return None
-    model = User(
-        remote_id=str(raw["id"]),
-        name=raw.get("name"),
-        email_address=raw.get("email"),
-        is_active=raw.get("is_active"),
-    )
-    return RemoteRecord(model=model, path=f"/users/{raw['id']}.json", raw=raw)
-
-
-def to_account(raw: dict[str, Any]) -> RemoteRecord[Account]:
-    return RemoteRecord(
-        model=Account(remote_id=str(raw["id"]), name=raw.get("name")),
-        path=f"/organizations/{raw['id']}.json",
-        raw=raw,
-    )
-
-
-def to_team(raw: dict[str, Any]) -> RemoteRecord[Team]:
-    return RemoteRecord(
-        model=Team(remote_id=str(raw["id"]), name=raw.get("name")), path=f"/groups/{raw['id']}.json", raw=raw
-    )
+def _via_v2(to_record: Any) -> Any:
+    return lambda raw: _v1(to_record(_as_v2(raw)), raw)
 
 
 STREAMS: dict[str, Stream] = {
     "Ticket": Stream("Ticket", "/tickets.json", "", PAGES, to_ticket),
-    "Contact": Stream("Contact", "/users.json", "", PAGES, to_contact),
-    "User": Stream("User", "/users.json", "", PAGES, to_user),
-    "Account": Stream("Account", "/organizations.json", "", PAGES, to_account),
-    "Team": Stream("Team", "/groups.json", "", PAGES, to_team),
+    "Contact": Stream("Contact", "/users.json", "", PAGES, _via_v2(mapping.to_contact)),
+    "User": Stream("User", "/users.json", "", PAGES, _via_v2(mapping.to_user)),
+    "Account": Stream("Account", "/organizations.json", "", PAGES, _via_v2(mapping.to_account)),
+    "Team": Stream("Team", "/groups.json", "", PAGES, _via_v2(mapping.to_team)),
 }
 
 
@@ -193,13 +157,15 @@ class ZendeskClassicConnector:
         # v1 sends no rate headers; its limit was documented per minute only. Stay well under it.
         return RateLimiter([Quota(requests=100, per=60)])
 
-    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = await self.client.request(method, path, json=body, headers=self.headers or None)
-        return response
+    async def _request(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.client.request(method, path, json=body, headers=self.headers or None, **kw)
 
     async def _ticket(self, tid: str) -> list[RemoteRecord[Any]]:
         response = await self._request("GET", f"/tickets/{tid}.json")
-        return to_ticket(msgspec.json.decode(response.content))
+        records = to_ticket(msgspec.json.decode(response.content))
+        if isinstance(records, Tombstone):
+            raise NotFoundError(f"Zendesk v1 ticket {tid} is deleted")
+        return records
 
     async def check_credentials(self) -> None:
         await self._request("GET", "/users.json")
@@ -235,7 +201,8 @@ class ZendeskClassicConnector:
     async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
         tid = str(comment.ticket)
         body = {"comment": {"value": comment.body or comment.html_body, "is_public": not comment.is_private}}
-        await self._request("PUT", f"/tickets/{tid}.json", body)
+        # Not idempotent, though a PUT: a retry after a lost answer would post the comment twice.
+        await self._request("PUT", f"/tickets/{tid}.json", body, idempotent=False)
         comments = [r for r in await self._ticket(tid) if isinstance(r.model, Comment)]
         if not comments:
             raise UpstreamError("Zendesk v1 accepted the comment but the ticket shows none")

@@ -25,6 +25,7 @@ from connectors.base import (
 )
 from connectors.http import (
     IETF_DRAFT,
+    AuthError,
     Basic,
     BearerToken,
     Classifier,
@@ -32,6 +33,8 @@ from connectors.http import (
     NextUrl,
     Quota,
     RateLimiter,
+    Rule,
+    UpstreamError,
     VendorClient,
 )
 from connectors.streams import Stream
@@ -48,74 +51,56 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_PER_MINUTE = 200
 
 # Cursor-based incremental exports: ``after_url`` goes on, ``end_of_stream`` marks the last page, and
-# the last page's ``after_url`` is where the next incremental run resumes.
+# the last page's ``after_url`` is where the next incremental run resumes. Following the URL rather than
+# ``Cursor(cursor_path="after_cursor", param="cursor")`` because a cursor request carries no
+# ``start_time`` and ``Cursor`` keeps the first request's parameters.
 EXPORT = NextUrl(next_path="after_url", end_path="end_of_stream")
 # Cursor-based pagination of ordinary lists (``page[size]``, ``meta.after_cursor``).
+ORG_EXPORT = NextUrl(next_path="next_page", end_path="end_of_stream")
 CBP = Cursor(cursor_path="meta.after_cursor", param="page[after]", has_more_path="meta.has_more")
 PAGE = {"page[size]": "100"}
 
+# https://developer.zendesk.com/api-reference/introduction/requests/ : 401 bad credentials, 403 not
+# allowed, 404 RecordNotFound, 422 RecordInvalid, 429 + Retry-After fit the default table (and a 503's
+# Retry-After, sent while an account is locked, already pauses the limiter). One does not: 409 is a
+# merge conflict between simultaneous updates of one ticket, which Zendesk says to retry.
+CLASSIFIER = Classifier(headers=IETF_DRAFT, overrides=(Rule(status=409, error=UpstreamError),))
 
-def _users(model: str, to_record: Any) -> Stream:
-    # One export serves both: end users map to Contacts, agents and admins to Users.
-    return Stream(
-        model,
-        "/api/v2/incremental/users/cursor.json",
-        "users",
-        EXPORT,
-        to_record,
-        params={"per_page": "1000"},
-        since_param="start_time",
-        full_since=EPOCH,
-        docs=DOCS + "incremental-exports/incremental_exports/",
-    )
+
+def _export(model: str, kind: str, to_record: Any, pagination: Any = EXPORT, cursor: bool = True) -> Stream:
+    """An incremental export: ``start_time`` (epoch seconds) is the ``since``; a full read starts at 0.
+
+    https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
+    """
+    path = f"/api/v2/incremental/{kind}/cursor.json" if cursor else f"/api/v2/incremental/{kind}.json"
+    params = {"per_page": "1000"} if cursor else {}  # cursor exports page up to 1000; time-based fixed
+    docs = DOCS + "ticket-management/incremental_exports/"
+    return Stream(model, path, kind, pagination, to_record, params, "start_time", full_since=EPOCH, docs=docs)
 
 
 STREAMS: dict[str, Stream] = {
-    # https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
-    # deleted tickets come back with status "deleted": tombstones.
-    "Ticket": Stream(
-        "Ticket",
-        "/api/v2/incremental/tickets/cursor.json",
-        "tickets",
-        EXPORT,
-        mapping.to_ticket,
-        params={"per_page": "1000"},
-        since_param="start_time",
-        full_since=EPOCH,
-        docs=DOCS + "ticket-management/incremental_exports/",
-    ),
-    "Contact": _users("Contact", mapping.to_contact),
-    "User": _users("User", mapping.to_user),
-    # Organizations have only the time-based export: follow ``next_page``.
-    "Account": Stream(
-        "Account",
-        "/api/v2/incremental/organizations.json",
-        "organizations",
-        NextUrl(next_path="next_page", end_path="end_of_stream"),
-        mapping.to_account,
-        since_param="start_time",
-        full_since=EPOCH,
-        docs=DOCS + "ticket-management/incremental_exports/",
-    ),
-    # https://developer.zendesk.com/api-reference/ticketing/groups/groups/ (no export: a full list)
+    # Deleted tickets come back with status "deleted": tombstones.
+    "Ticket": _export("Ticket", "tickets", mapping.to_ticket),
+    # One users export serves both models: end users are Contacts, agents and admins Users.
+    "Contact": _export("Contact", "users", mapping.to_contact),
+    "User": _export("User", "users", mapping.to_user),
+    # Organizations have only the time-based export (``next_page``); deleted ones carry ``deleted_at``.
+    "Account": _export("Account", "organizations", mapping.to_account, ORG_EXPORT, cursor=False),
+    # No export for groups (a short list): cursor pagination, read in full every sync.
+    # https://developer.zendesk.com/api-reference/ticketing/groups/groups/
     "Team": Stream(
-        "Team",
-        "/api/v2/groups.json",
-        "groups",
-        CBP,
-        mapping.to_team,
-        params=PAGE,
-        docs=DOCS + "groups/groups/",
+        "Team", "/api/v2/groups.json", "groups", CBP, mapping.to_team, PAGE, docs=DOCS + "groups/groups/"
     ),
-    # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/ : per changed
-    # ticket; a comment's attachments come with it. Comments do not name their ticket: ``parent_key``.
+    # Per changed ticket; a comment's attachments come with it (the Attachment records of this stream:
+    # Zendesk lists attachments nowhere else). Comments do not name their ticket: ``parent_key``.
+    # https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
     "Comment": Stream(
         "Comment",
         "/api/v2/tickets/{parent}/comments.json",
         "comments",
         CBP,
         mapping.comment_and_attachments,
-        params=PAGE,
+        PAGE,
         parent="Ticket",
         parent_key="ticket_id",
         docs=DOCS + "tickets/ticket_comments/",
@@ -142,22 +127,7 @@ class ZendeskConnector:
             model="Ticket",
             operations=(FETCH, CREATE, UPDATE),
             required_post_parameters=("name",),
-            supported_fields=(
-                "name",
-                "description",
-                "status",
-                "priority",
-                "ticket_type",
-                "tags",
-                "assignees",
-                "assigned_teams",
-                "contact",
-                "creator",
-                "account",
-                "parent_ticket",
-                "due_date",
-                "remote_fields",
-            ),
+            supported_fields=(*mapping.TICKET_FIELDS, "access_level", "attachments"),
         ),
         ModelSupport(
             model="Comment",
@@ -185,7 +155,7 @@ class ZendeskConnector:
             base_url=self.base_url,
             auth=auth,
             limiter=context.limiter or self.new_limiter(),
-            classifier=Classifier(headers=IETF_DRAFT),
+            classifier=CLASSIFIER,
             retry=context.retry,
         )
 
@@ -198,13 +168,29 @@ class ZendeskConnector:
     def new_limiter(cls) -> RateLimiter:
         return RateLimiter([Quota(requests=DEFAULT_PER_MINUTE, per=60)], headers=IETF_DRAFT)
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = await self.client.request(method, path, json=body, headers=self.headers or None)
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        response = await self.client.request(method, path, json=body, headers=headers or None, **kw)
+        # Decoded whatever the content type: uploads answer JSON labelled text/plain (recorded).
         return msgspec.json.decode(response.content) if response.content else {}
 
     async def check_credentials(self) -> None:
-        """``GET /users/me``: Zendesk answers 401 for a refused token (``AuthError``)."""
-        await self._call("GET", "/api/v2/users/me.json")
+        """``GET /users/me``. A wrong token is a 401 ``Couldn't authenticate you`` (``AuthError``); a
+        request that authenticates as nobody gets 200 and the anonymous user (``id: null``)."""
+        me = await self._call("GET", "/api/v2/users/me.json")
+        if not (me.get("user") or {}).get("id"):
+            raise AuthError("Zendesk answered as the anonymous user: the credentials were not accepted")
+
+    async def upload_attachment(self, filename: str, content: bytes, content_type: str) -> str:
+        """Upload a file; the returned token goes in a comment's ``uploads`` (valid for 3 days)."""
+        raw = await self._call(
+            "POST",
+            "/api/v2/uploads.json",
+            params={"filename": filename},
+            content=content,
+            headers={"Content-Type": content_type},
+        )
+        return str(raw["upload"]["token"])
 
     async def create_ticket(self, ticket: TicketCreate) -> RemoteRecord[Ticket]:
         raw = await self._call("POST", "/api/v2/tickets.json", mapping.ticket_create_body(ticket))
@@ -219,7 +205,9 @@ class ZendeskConnector:
     async def create_comment(self, comment: CommentCreate) -> RemoteRecord[Comment]:
         # A comment is a ticket update carrying ``comment``; its id comes back in the update's audit.
         ticket = str(comment.ticket)
-        raw = await self._call("PUT", f"/api/v2/tickets/{ticket}.json", mapping.comment_body(comment))
+        body = mapping.comment_body(comment)
+        # Not idempotent, though a PUT: a retry after a lost answer would post the comment twice.
+        raw = await self._call("PUT", f"/api/v2/tickets/{ticket}.json", body, idempotent=False)
         return mapping.comment_from_audit(raw.get("audit") or {}, ticket)
 
 

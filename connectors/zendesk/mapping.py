@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from connectors.base import RemoteRecord
+from connectors.http.errors import RejectedError, UpstreamError
 from connectors.streams import Tombstone
 from connectors.zendesk import wire
 from schemas.models import Account, Attachment, Comment, CommonModel, Contact, Team, Ticket, User
@@ -183,41 +184,47 @@ def to_team(raw: dict[str, Any]) -> RemoteRecord[Team] | None:
 # --- writes --------------------------------------------------------------------------------------
 
 
+#: Common ticket fields Zendesk takes as they are, and the relations that hold one Zendesk id.
+PLAIN = {"name": "subject", "ticket_type": "type", "tags": "tags"}
+RELATIONS = {
+    "contact": "requester_id",
+    "creator": "submitter_id",
+    "account": "organization_id",
+    "parent_ticket": "problem_id",
+}
+#: Lists in the common model, one id on a Zendesk ticket.
+SINGLE = {"assignees": "assignee_id", "assigned_teams": "group_id"}
+#: Every ticket field the write bodies understand (the connector's ``supported_fields``).
+TICKET_FIELDS = (
+    *PLAIN,
+    *RELATIONS,
+    *SINGLE,
+    "description",
+    "status",
+    "priority",
+    "due_date",
+    "remote_fields",
+)
+
+
 def _single(values: list[str] | None, what: str) -> int | None:
     if not values:
         return None
     if len(values) > 1:
-        from connectors.http.errors import RejectedError
-
         raise RejectedError(f"Zendesk tickets have one {what}; got {len(values)}")
     return int(values[0])
 
 
 def _ticket_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    simple = {"name": "subject", "ticket_type": "type", "tags": "tags"}
-    for key, target in simple.items():
-        if key in fields:
-            body[target] = fields[key]
+    body = {target: fields[key] for key, target in PLAIN.items() if key in fields}
+    body |= {t: int(fields[k]) if fields[k] else None for k, t in RELATIONS.items() if k in fields}
+    body |= {t: _single(fields[k], k.rstrip("s")) for k, t in SINGLE.items() if k in fields}
     if "status" in fields:
         body["status"] = STATUS_TO_VENDOR[fields["status"]] if fields["status"] else None
     if "priority" in fields:
         body["priority"] = fields["priority"].lower() if fields["priority"] else None
     if "due_date" in fields:
         body["due_at"] = fields["due_date"].isoformat() if fields["due_date"] else None
-    relations = {
-        "contact": "requester_id",
-        "creator": "submitter_id",
-        "account": "organization_id",
-        "parent_ticket": "problem_id",
-    }
-    for key, target in relations.items():
-        if key in fields:
-            body[target] = int(fields[key]) if fields[key] else None
-    if "assignees" in fields:
-        body["assignee_id"] = _single(fields["assignees"], "assignee")
-    if "assigned_teams" in fields:
-        body["group_id"] = _single(fields["assigned_teams"], "group")
     if fields.get("remote_fields"):
         body["custom_fields"] = [
             {"id": f.remote_field_class, "value": f.value} for f in fields["remote_fields"]
@@ -234,9 +241,14 @@ def ticket_create_body(ticket: TicketCreate) -> dict[str, Any]:
     fields = set_fields(ticket)
     body = {**_vendor_params(fields), **_ticket_fields(fields)}
     # Zendesk has no writable description: the first comment is the description.
-    text = fields.get("description") or fields.get("name") or ""
-    body["comment"] = {"body": text}
-    return {"ticket": body}
+    # A private first comment is what makes a Zendesk ticket private (``is_public`` is read-only), and
+    # files ride on it as upload tokens (``upload_attachment``).
+    comment: dict[str, Any] = {"body": fields.get("description") or fields.get("name") or ""}
+    if fields.get("access_level") == "PRIVATE":
+        comment["public"] = False
+    if fields.get("attachments"):
+        comment["uploads"] = list(fields["attachments"])
+    return {"ticket": {**body, "comment": comment}}
 
 
 def ticket_update_body(changes: TicketUpdate) -> dict[str, Any]:
@@ -259,8 +271,6 @@ def comment_body(comment: CommentCreate) -> dict[str, Any]:
 
 def comment_from_audit(audit: dict[str, Any], ticket_id: str) -> RemoteRecord[Comment]:
     """The comment a ticket update created, from the update's audit events."""
-    from connectors.http.errors import UpstreamError
-
     for event in audit.get("events") or []:
         if event.get("type") == "Comment":
             return to_comment({**event, "created_at": audit.get("created_at")}, ticket_id)

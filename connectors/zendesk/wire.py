@@ -47,7 +47,7 @@ class Ticket(Wire):
 
 
 class Comment(Wire):
-    id: int
+    id: int | str  # str: classic v1 comments have no ids; we name them ``<ticket>-<position>``
     author_id: int | None = None
     body: str | None = None
     html_body: str | None = None
