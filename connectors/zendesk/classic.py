@@ -23,6 +23,7 @@ from connectors.base import (
     FETCH,
     UPDATE,
     ConnectorContext,
+    CredentialField,
     ModelSupport,
     RemoteRecord,
 )
@@ -119,7 +120,7 @@ class ZendeskClassicConnector:
     slug: ClassVar[str] = "zendesk_classic"
     name: ClassVar[str] = "Zendesk (classic v1 API)"
     color: ClassVar[str] = "#03363D"
-    credential_fields = ZendeskConnector.credential_fields
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ZendeskConnector.credential_fields
     models: ClassVar[tuple[ModelSupport, ...]] = (
         ModelSupport(
             model="Ticket",
@@ -150,7 +151,9 @@ class ZendeskClassicConnector:
             retry=context.retry,
         )
 
-    default_base_url = ZendeskConnector.default_base_url
+    @classmethod
+    def default_base_url(cls, credentials: dict[str, str]) -> str | None:
+        return ZendeskConnector.default_base_url(credentials)
 
     @classmethod
     def new_limiter(cls) -> RateLimiter:

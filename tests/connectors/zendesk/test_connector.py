@@ -1,130 +1,253 @@
-"""The Zendesk connectors against the Zendesk emulators (in process): every stream, writes, errors."""
+"""The Zendesk connectors against the Zendesk emulators, mounted in process (``httpx.ASGITransport``).
+
+Every stream is read to completion and compared with the emulator's own state; incremental exports
+are read since a moment and resumed from serialized checkpoints; writes are looked up in the
+emulator; throttles and refused credentials are provoked with the emulator's knobs. Nothing sleeps:
+the limiter runs on a ``FakeClock`` and retries report their waits to an injected ``sleep``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
 import pytest
 
-from connectors.base import ConnectorContext
-from connectors.http import AuthError, RateLimitError, RetryPolicy
-from connectors.streams import read
+from connectors import registry
+from connectors.base import ConnectorContext, RemoteRecord
+from connectors.http import AuthError, FakeClock, PageRequest, RateLimitError, RetryPolicy
+from connectors.streams import Stream, read
 from connectors.zendesk.classic import ZendeskClassicConnector
 from connectors.zendesk.connector import ZendeskConnector
 from emulators.common.config import RateLimit
 from emulators.zendesk.app import create_app
 from emulators.zendesk.classic import create_classic_app
 from emulators.zendesk.config import ZendeskConfig
-from schemas.models import Comment, Ticket
+from schemas.base import Priority, TicketAccessLevel, TicketStatus
+from schemas.models import Attachment, Comment, Ticket
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
 
 BASE = "https://acme.zendesk.com"
 CREDS = {"subdomain": "acme", "email": "admin@acme.test", "api_token": "zd-api-token"}
+AGENT_ROLES = {"agent", "admin"}
 
 
 def connector(cls: Any, app: Any, creds: dict[str, str] | None = None, **retry: Any) -> Any:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
-    policy = RetryPolicy.for_tests() if not retry else RetryPolicy(**retry)
-    return cls(ConnectorContext(credentials=creds or CREDS, http=http, base_url=BASE, retry=policy))
+    policy = RetryPolicy(**retry) if retry else RetryPolicy.for_tests()
+    limiter = cls.new_limiter()
+    limiter.clock = FakeClock()  # the limiter's pauses are recorded, never slept
+    context = ConnectorContext(credentials=creds or CREDS, http=http, limiter=limiter, retry=policy)
+    return cls(context)
 
 
 def emulator(tickets: int = 40, **kw: Any) -> Any:
     return create_app(ZendeskConfig(tickets=tickets, seed=3, rate_limit=RateLimit(enabled=False), **kw))
 
 
-async def read_all(conn: Any, model: str, **kw: Any) -> list[Any]:
-    return [
-        r for page in [p async for p in read(conn.client, conn.streams[model], **kw)] for r in page.records
-    ]
+def desk(app: Any) -> Any:
+    return app.state.desk
 
 
-async def admin(app: Any, path: str) -> Any:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        return (await c.get(f"/_emulator{path}")).json()
+async def read_all(conn: Any, model: str, stream: Stream | None = None, **kw: Any) -> list[Any]:
+    pages = [p async for p in read(conn.client, stream or conn.streams[model], **kw)]
+    return [r for page in pages for r in page.records]
 
 
-async def test_every_stream_reads_what_the_emulator_holds() -> None:
+def ids(records: list[RemoteRecord[Any]], kind: type[Any] | None = None) -> set[str]:
+    return {r.model.remote_id for r in records if kind is None or isinstance(r.model, kind)}
+
+
+def small_pages(conn: Any, model: str, size: str) -> Stream:
+    """The declared stream with tiny pages, so paging runs many times over a small desk."""
+    stream: Stream = conn.streams[model]
+    key = "page[size]" if "page[size]" in stream.params else "per_page"
+    return dataclasses.replace(stream, params={**stream.params, key: size})
+
+
+def test_importing_the_package_registers_both() -> None:
+    # ``get`` imports BUILTIN_MODULES (``connectors.zendesk``) on first use.
+    assert registry.get("zendesk") is ZendeskConnector
+    assert registry.get("zendesk_classic") is ZendeskClassicConnector
+
+
+async def test_every_stream_pages_to_completion_and_matches_the_emulator() -> None:
+    app = emulator()
+    zd, state = connector(ZendeskConnector, app), desk(app)
+    roles = {u: state.users.get(u)["role"] for u in state.users.ids}
+    tickets = await read_all(zd, "Ticket", small_pages(zd, "Ticket", "7"))
+    assert ids(tickets) == {str(i) for i in state.tickets.ids}
+    contacts = await read_all(zd, "Contact", small_pages(zd, "Contact", "9"))
+    assert ids(contacts) == {str(u) for u, role in roles.items() if role not in AGENT_ROLES}
+    users = await read_all(zd, "User", small_pages(zd, "User", "9"))
+    assert ids(users) == {str(u) for u, role in roles.items() if role in AGENT_ROLES}
+    assert ids(await read_all(zd, "Account")) == {str(i) for i in state.organizations.ids}
+    assert ids(await read_all(zd, "Team", small_pages(zd, "Team", "2"))) == {str(i) for i in state.groups.ids}
+    for ticket in tickets[:5]:
+        tid = ticket.model.remote_id
+        children = await read_all(zd, "Comment", small_pages(zd, "Comment", "2"), parent=tid)
+        raw = state.comments(int(tid))
+        assert ids(children, Comment) == {str(c["id"]) for c in raw}
+        assert ids(children, Attachment) == {str(a["id"]) for c in raw for a in c["attachments"]}
+        assert all(r.model.ticket == tid for r in children)
+    assert tickets[0].model.ticket_url == f"{BASE}/agent/tickets/{tickets[0].model.remote_id}"
+
+
+async def test_incremental_export_since_and_resumed_from_serialized_checkpoints() -> None:
     app = emulator()
     zd = connector(ZendeskConnector, app)
-    tickets = await read_all(zd, "Ticket")
-    assert len({r.model.remote_id for r in tickets}) == 40
-    assert all(isinstance(r.model, Ticket) and r.model.status for r in tickets)
-    contacts = await read_all(zd, "Contact")
-    users = await read_all(zd, "User")
-    assert (
-        contacts and users and not {c.model.remote_id for c in contacts} & {u.model.remote_id for u in users}
-    )
-    assert await read_all(zd, "Account") and await read_all(zd, "Team")
-    one = tickets[0].model.remote_id
-    children = await read_all(zd, "Comment", parent=one)
-    comments = [r for r in children if isinstance(r.model, Comment)]
-    assert comments and all(c.model.ticket == one for c in comments)
-    assert tickets[0].model.ticket_url == f"{BASE}/agent/tickets/{one}"
+    stream = small_pages(zd, "Ticket", "5")
+    pages = [p async for p in read(zd.client, stream)]
+    everything = {r.model.remote_id: r.model.remote_updated_at for p in pages for r in p.records}
+    # An interrupted run resumes from the checkpoint stored after its second page.
+    assert pages[1].next is not None
+    saved = PageRequest.from_json(pages[1].next.to_json())
+    rest = [p async for p in read(zd.client, stream, checkpoint=saved)]
+    assert ids([r for p in pages[:2] + rest for r in p.records]) == set(everything)
+    # Changed since a moment: exactly the tickets changed at or after it (epoch seconds).
+    since = sorted(everything.values())[len(everything) // 2].replace(microsecond=0)
+    later = await read_all(zd, "Ticket", since=since)
+    assert ids(later) == {i for i, when in everything.items() if when >= since}
+    # The next run continues from the end-of-stream cursor: only what changed since.
+    resume = PageRequest.from_json(pages[-1].resume.to_json()) if pages[-1].resume else None
+    assert resume is not None
+    victim = next(iter(everything))
+    await zd.update_ticket(victim, TicketUpdate(priority=Priority.URGENT))
+    assert ids(await read_all(zd, "Ticket", checkpoint=resume)) == {victim}
 
 
-async def test_incremental_export_resumes_and_reports_deletions() -> None:
+async def test_deleted_tickets_come_back_as_tombstones() -> None:
     app = emulator()
     zd = connector(ZendeskConnector, app)
     pages = [p async for p in read(zd.client, zd.streams["Ticket"])]
-    resume = pages[-1].resume
-    assert resume is not None  # the end-of-stream cursor: where the next run continues
     victim = pages[0].records[0].model.remote_id
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        assert (await c.delete(f"/_emulator/tables/tickets/{victim}")).status_code in (200, 204)
-    later = [p async for p in read(zd.client, zd.streams["Ticket"], checkpoint=resume)]
-    assert victim in [d for p in later for d in p.deleted]
+    assert desk(app).delete_ticket(int(victim), desk(app).admin_id)
+    later = [p async for p in read(zd.client, zd.streams["Ticket"], checkpoint=pages[-1].resume)]
+    assert [d for p in later for d in p.deleted] == [victim]
+    assert not [r for p in later for r in p.records]
 
 
 async def test_writes_reach_the_emulator() -> None:
     app = emulator()
-    zd = connector(ZendeskConnector, app)
+    zd, state = connector(ZendeskConnector, app), desk(app)
+    token = await zd.upload_attachment("log.txt", b"smoke\n", "text/plain")
     created = await zd.create_ticket(
-        TicketCreate(name="Printer on fire", description="Smoke", priority="URGENT", tags=["hw"])
+        TicketCreate(
+            name="Printer on fire",
+            description="Smoke",
+            priority=Priority.URGENT,
+            tags=["hw"],
+            attachments=[token],
+            access_level=TicketAccessLevel.PUBLIC,
+        )
     )
     tid = created.model.remote_id
-    assert created.model.name == "Printer on fire" and created.model.priority == "URGENT"
-    updated = await zd.update_ticket(tid, TicketUpdate(status="ON_HOLD"))
-    assert updated.model.status == "ON_HOLD"
+    row = state.tickets.get(int(tid))
+    assert (row["subject"], row["priority"], row["tags"]) == ("Printer on fire", "urgent", ["hw"])
+    first = state.comments(int(tid))[0]
+    assert first["body"] == "Smoke" and [a["file_name"] for a in first["attachments"]] == ["log.txt"]
+    updated = await zd.update_ticket(tid, TicketUpdate(status=TicketStatus.ON_HOLD, assignees=[]))
+    assert updated.model.status == "ON_HOLD" and state.tickets.get(int(tid))["status"] == "pending"
     public = await zd.create_comment(CommentCreate(ticket=tid, body="On it"))
     private = await zd.create_comment(CommentCreate(ticket=tid, body="internal", is_private=True))
-    assert public.model.is_private is False and private.model.is_private is True
-    stored = await admin(app, f"/tables/tickets/{tid}")
-    text = str(stored)
-    assert "Printer on fire" in text and "On it" in text and "internal" in text and "pending" in text
+    assert (public.model.is_private, private.model.is_private) == (False, True)
+    stored = {str(c["id"]): c for c in state.comments(int(tid))}
+    assert (stored[public.model.remote_id]["body"], stored[public.model.remote_id]["public"]) == (
+        "On it",
+        True,
+    )
+    assert (stored[private.model.remote_id]["body"], stored[private.model.remote_id]["public"]) == (
+        "internal",
+        False,
+    )
 
 
-async def test_bad_credentials_are_an_auth_error() -> None:
-    zd = connector(ZendeskConnector, emulator(), {**CREDS, "api_token": "wrong"})
+async def test_oauth_and_acting_on_behalf_of_an_end_user() -> None:
+    app = emulator()
+    state = desk(app)
+    customer = next(u for u in state.users.ids if state.users.get(u)["role"] == "end-user")
+    oauth = {"subdomain": "acme", "access_token": "zd-oauth-token", "on_behalf_of": str(customer)}
+    zd = connector(ZendeskConnector, app, oauth)
+    await zd.check_credentials()
+    tid = next(iter(state.tickets.ids))
+    comment = await zd.create_comment(CommentCreate(ticket=str(tid), body="from the customer"))
+    assert comment.model.user == str(customer)
+
+
+@pytest.mark.parametrize(
+    "creds",
+    [
+        {**CREDS, "api_token": "wrong"},
+        {"subdomain": "acme", "access_token": "revoked"},
+        {"subdomain": "acme", "access_token": "zd-oauth-token", "on_behalf_of": "nobody@acme.test"},
+    ],
+)
+async def test_bad_credentials_are_an_auth_error(creds: dict[str, str]) -> None:
+    zd = connector(ZendeskConnector, emulator(), creds)
     with pytest.raises(AuthError):
         await zd.check_credentials()
 
 
-async def test_rate_limit_waits_the_advised_time() -> None:
+async def test_a_429_waits_retry_after_and_pauses_the_account() -> None:
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
     app = emulator()
-    zd = connector(ZendeskConnector, app, attempts=3, sleep=sleep)
+    zd = connector(ZendeskConnector, app, attempts=3, sleep=sleep, jitter=0)
     faults = app.emulator_config.faults
-    faults.inject("429")
-    await zd.check_credentials()
-    assert waits and waits[0] == pytest.approx(faults.retry_after, abs=1)
+    faults.retry_after = 7
+    faults.inject("429", "429")
+    records = await read_all(zd, "Team")
+    assert records and waits == [7, 7]
+    assert zd.client.limiter.clock.sleeps[:2] == [7, 7]  # every request of the account held back
 
 
-async def test_classic_v1_reads_writes_and_throttle() -> None:
+async def test_the_emulators_own_quota_is_respected() -> None:
+    app = create_app(ZendeskConfig(tickets=40, seed=3, rate_limit=RateLimit(per_minute=5)))
+    zd = connector(ZendeskConnector, app, attempts=2)
+    for _ in range(3):
+        await read_all(zd, "Team")
+    # The limiter read ratelimit-remaining and spread the rest of the window: no 429 was needed.
+    assert sum(zd.client.limiter.clock.sleeps) > 0
+
+
+async def test_classic_v1_reads_and_writes() -> None:
     app = create_classic_app(ZendeskConfig(tickets=35, seed=3, rate_limit=RateLimit(enabled=False)))
-    v1 = connector(ZendeskClassicConnector, app)
+    v1, state = connector(ZendeskClassicConnector, app), desk(app)
     records = await read_all(v1, "Ticket")
-    tickets = [r for r in records if isinstance(r.model, Ticket)]
-    assert len(tickets) == 35 and any(isinstance(r.model, Comment) for r in records)
+    assert ids(records, Ticket) == {str(i) for i in state.tickets.ids}  # 35: two pages of 30
+    assert ids(records, Comment) and all(r.path.startswith("/tickets/") for r in records)
+    roles = {u: state.users.get(u)["role"] for u in state.users.ids}
+    assert ids(await read_all(v1, "User")) == {str(u) for u, r in roles.items() if r in AGENT_ROLES}
+    assert ids(await read_all(v1, "Contact")) == {str(u) for u, r in roles.items() if r not in AGENT_ROLES}
+    assert ids(await read_all(v1, "Account")) == {str(i) for i in state.organizations.ids}
+    assert ids(await read_all(v1, "Team")) == {str(i) for i in state.groups.ids}
     created = await v1.create_ticket(TicketCreate(name="From v1", description="hello"))
-    comment = await v1.create_comment(CommentCreate(ticket=created.model.remote_id, body="reply"))
-    assert comment.model.body == "reply" and comment.model.ticket == created.model.remote_id
-    throttled = create_classic_app(ZendeskConfig(tickets=5, rate_limit=RateLimit(per_minute=1)))
-    limited = connector(ZendeskClassicConnector, throttled, attempts=1)
-    await limited.check_credentials()
-    with pytest.raises(RateLimitError):
-        await limited.check_credentials()
+    assert state.tickets.get(int(created.model.remote_id))["subject"] == "From v1"
+    updated = await v1.update_ticket(created.model.remote_id, TicketUpdate(status=TicketStatus.CLOSED))
+    assert updated.model.status == "CLOSED"
+    comment = await v1.create_comment(
+        CommentCreate(ticket=created.model.remote_id, body="reply", is_private=True)
+    )
+    assert (comment.model.body, comment.model.is_private) == ("reply", True)
+    assert state.comments(int(created.model.remote_id))[-1]["public"] is False
+
+
+async def test_classic_v1_throttle_is_a_rate_limit_and_retried() -> None:
+    app = create_classic_app(ZendeskConfig(tickets=5, seed=3, rate_limit=RateLimit(enabled=False)))
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    v1 = connector(ZendeskClassicConnector, app, attempts=2, sleep=sleep, jitter=0, initial=0.5)
+    app.emulator_config.faults.inject("429")  # the v1 gate answers it as 503 text/plain
+    await v1.check_credentials()
+    assert waits == [0.5]  # no Retry-After in v1: backoff
+    app.emulator_config.faults.inject("429", "429")
+    with pytest.raises(RateLimitError) as caught:
+        await v1.check_credentials()
+    assert caught.value.status_code == 503 and "per minute exceeded" in str(caught.value.body)
