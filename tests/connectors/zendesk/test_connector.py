@@ -251,3 +251,27 @@ async def test_classic_v1_throttle_is_a_rate_limit_and_retried() -> None:
     with pytest.raises(RateLimitError) as caught:
         await v1.check_credentials()
     assert caught.value.status_code == 503 and "per minute exceeded" in str(caught.value.body)
+
+
+def served(*replies: httpx.Response) -> Any:
+    """A v2 connector whose transport answers ``replies`` in order (shapes the emulator never sends)."""
+    queue = list(replies)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: queue.pop(0)), base_url=BASE)
+    return ZendeskConnector(ConnectorContext(credentials=CREDS, http=http, retry=RetryPolicy.for_tests()))
+
+
+async def test_the_anonymous_user_is_refused_credentials() -> None:
+    # Zendesk answers /users/me without a usable identity with 200 and the anonymous user.
+    zd = served(
+        httpx.Response(200, json={"user": {"id": None, "name": "Anonymous user", "role": "end-user"}})
+    )
+    with pytest.raises(AuthError):
+        await zd.check_credentials()
+
+
+async def test_a_merge_conflict_is_retried() -> None:
+    conflict = httpx.Response(409, json={"error": "Conflict"})
+    ticket = {"id": 5, "status": "pending", "url": f"{BASE}/api/v2/tickets/5.json"}
+    zd = served(conflict, httpx.Response(200, json={"ticket": ticket, "audit": {"events": []}}))
+    updated = await zd.update_ticket("5", TicketUpdate(status=TicketStatus.ON_HOLD))
+    assert updated.model.status == "ON_HOLD"
