@@ -29,6 +29,7 @@ from connectors.http import (
     Classifier,
     HeaderSpec,
     LinkHeader,
+    NotFoundError,
     Quota,
     RateLimiter,
     RejectedError,
@@ -175,7 +176,7 @@ class FreshdeskConnector:
         # ``ticket_url`` needs this desk's URL but a stream's mapper sees only the raw record, so each
         # instance shadows the class-level declaration with a tickets stream bound to its desk.
         vars(self)["streams"] = {**self.streams, "Ticket": tickets_stream(self.base_url)}
-        self._me: str | None = None
+        self._me: dict[str, Any] | None = None
 
     @classmethod
     def default_base_url(cls, credentials: dict[str, str]) -> str | None:
@@ -196,8 +197,10 @@ class FreshdeskConnector:
         await self._agent_me()
 
     async def create_ticket(self, ticket: TicketCreate) -> RemoteRecord[Ticket]:
-        fallback = None if mapping.has_requester(ticket) else await self._agent_me()
-        raw = await self._send("POST", mapping.TICKETS_PATH, mapping.ticket_create_body(ticket, fallback))
+        email = None
+        if not mapping.has_requester(ticket):
+            email = await self._agent_email(ticket.creator if isinstance(ticket.creator, str) else None)
+        raw = await self._send("POST", mapping.TICKETS_PATH, mapping.ticket_create_body(ticket, email))
         return mapping.ticket_record(raw, self.base_url)
 
     async def update_ticket(self, remote_id: str, changes: TicketUpdate) -> RemoteRecord[Ticket]:
@@ -217,11 +220,22 @@ class FreshdeskConnector:
         raw = await self._send("POST", f"{mapping.TICKETS_PATH}/{comment.ticket}/{path}", body)
         return mapping.comment_record(raw)
 
-    async def _agent_me(self) -> str:
-        """The API key's own agent (its id is the fallback requester of new tickets)."""
+    async def _agent_me(self) -> dict[str, Any]:
+        """The API key's own agent (the requester of new tickets that name none)."""
         if self._me is None:
-            self._me = str((await self._get(mapping.AGENTS_PATH + "/me"))["id"])
+            self._me = await self._get(mapping.AGENTS_PATH + "/me")
         return self._me
+
+    async def _agent_email(self, agent_id: str | None) -> str | None:
+        """The e-mail of agent ``agent_id`` (``None``: the API key's own agent); a 404 is a bad id."""
+        if agent_id is None:
+            agent = await self._agent_me()
+        else:
+            try:
+                agent = await self._get(f"{mapping.AGENTS_PATH}/{int(agent_id)}")
+            except (ValueError, NotFoundError):
+                raise RejectedError(f"creator: {agent_id!r} is not a Freshdesk agent") from None
+        return (agent.get("contact") or {}).get("email") or agent.get("email")
 
     async def _get(self, path: str) -> Any:
         return msgspec.json.decode((await self.client.request("GET", path)).content)

@@ -267,27 +267,30 @@ REQUESTER_KEYS = frozenset(
 
 
 def has_requester(ticket: TicketCreate) -> bool:
-    """Whether ``ticket`` names its requester itself (else the connector supplies a fallback)."""
+    """Whether ``ticket`` names its requester as a contact or a vendor key (else the connector looks
+    up an agent's e-mail: the ticket's ``creator``, or the API key's own agent)."""
     extra = ticket.integration_params or {}
-    return bool(ticket.contact or ticket.creator or REQUESTER_KEYS & set(extra))
+    return bool(ticket.contact or REQUESTER_KEYS & set(extra))
 
 
-def ticket_create_body(ticket: TicketCreate, fallback_requester_id: str | None = None) -> dict[str, Any]:
+def ticket_create_body(ticket: TicketCreate, requester_email: str | None = None) -> dict[str, Any]:
     """``POST /api/v2/tickets`` body.
 
     Freshdesk needs a requester, a subject, a description, a status and a priority. The requester is
-    the ticket's ``contact``, else its ``creator`` (agents are Freshdesk users too), else
-    ``fallback_requester_id`` (the connector passes the API key's own agent); an ``email`` in
-    ``integration_params`` also identifies one. Missing subject: the description's first line; missing
-    description: the subject, so the first message is never blank. Status Open, priority Low.
+    the ticket's ``contact`` (``requester_id``), or a key in ``integration_params`` (``email``,
+    ``phone``, ...), else ``requester_email``: the connector passes the e-mail of the ``creator`` agent
+    or of the API key's own agent. An agent goes by e-mail, not id, because Freshdesk checks
+    ``requester_id`` against contacts ("There is no contact matching the given requester_id") while an
+    e-mail is matched against every user, agents included. Missing subject: the description's first
+    line; missing description: the subject, so the first message is never blank. Status Open, priority
+    Low.
     """
     fields = set_fields(ticket)
     body = _ticket_fields(fields)
     if not any(body.get(key) for key in REQUESTER_KEYS):
-        requester = fields.get("creator") or fallback_requester_id
-        if requester is None:
+        if not requester_email:
             raise RejectedError("contact: Freshdesk tickets need a requester (contact or creator)")
-        body["requester_id"] = _int("creator", requester)
+        body["email"] = requester_email
     if not body.get("subject") and not body.get("description"):
         raise RejectedError("name: Freshdesk tickets need a subject or a description")
     text = html.unescape(re.sub(r"<[^>]*>", " ", str(body.get("description")))).strip()

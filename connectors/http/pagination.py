@@ -19,6 +19,7 @@ Examples (vendor modules declare these next to their streams)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -293,6 +294,10 @@ def _without_end(strategy: Strategy) -> Strategy:
 
 Fetch = Callable[[PageRequest], Awaitable[httpx.Response]]
 
+# Strategies whose next request changes whatever the vendor answers, so only the content can show a
+# loop. Two pages with identical records are never right: each record is on exactly one page.
+_COUNTED = (PageNumber, Offset, LinkHeader)
+
 
 def _decode(response: httpx.Response) -> Any:
     if not response.content:
@@ -321,9 +326,13 @@ async def paginate(
 
     Raises:
         PaginationLoopError: A page pointed to a request already made in this run, which would
-            otherwise loop forever (a vendor bug, or a cursor ignored because of a typo in ``param``).
+            otherwise loop forever (a vendor bug, or a cursor ignored because of a typo in ``param``);
+            or, where the next request is computed rather than given by the vendor (page numbers,
+            offsets, Link headers), a page repeated the records of an earlier one: a vendor ignoring
+            ``?page=`` answers every new page number with the first page, forever.
     """
     seen: set[bytes] = set()
+    seen_pages: set[bytes] | None = set() if isinstance(strategy, _COUNTED) else None
     request: PageRequest | None = first
     while request is not None:
         seen.add(request.to_json())
@@ -334,6 +343,11 @@ async def paginate(
             records = []  # vendors omit empty collections (Help Scout drops ``_embedded``)
         if not isinstance(records, list):
             raise PermanentError(f"records at {records_path!r} are not a list", url=request.url)
+        if seen_pages is not None and records:
+            digest = hashlib.blake2b(msgspec.json.encode(records), digest_size=16).digest()
+            if digest in seen_pages:
+                raise PaginationLoopError("vendor repeated an earlier page's records", url=request.url)
+            seen_pages.add(digest)
         nxt = next_request(strategy, request, body, response.headers)
         if nxt is not None and nxt.to_json() in seen:
             raise PaginationLoopError("vendor pagination repeats a request already made", url=nxt.url)

@@ -86,7 +86,11 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         if "conversations" in includes:
             out["conversations"] = (desk.conversations(ticket_id) or [])[:10]
         if "requester" in includes:
-            contact = desk.contacts.get(row["requester_id"]) or {}
+            agent = desk.agents.get(row["requester_id"]) or {}
+            contact = desk.contacts.get(row["requester_id"]) or {
+                "id": agent.get("id"),
+                **agent.get("contact", {}),
+            }
             out["requester"] = {k: contact.get(k) for k in ("id", "name", "email", "mobile", "phone")}
         if "company" in includes and row["company_id"]:
             company = desk.companies.get(row["company_id"]) or {}

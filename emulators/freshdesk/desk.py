@@ -129,6 +129,13 @@ class FreshdeskDesk:
             )
         return self._conversations[ticket_id]
 
+    def agent_by_email(self, email: str) -> int | None:
+        for agent_id in self.agents.ids:
+            row = self.agents.get(agent_id)
+            if row and str(row["contact"]["email"]).lower() == email.lower():
+                return agent_id
+        return None
+
     def contact_by_email(self, email: str) -> int | None:
         if self._emails is None:
             self._emails = {}
@@ -202,7 +209,11 @@ class FreshdeskDesk:
             body.get("email")
             or f"{body.get('phone') or body.get('unique_external_id') or 'anon'}@unknown.invalid"
         )
+        # Freshdesk matches the e-mail against every user: contacts, then agents (an agent can be
+        # a requester, but only by e-mail: ``requester_id`` is checked against contacts).
         found = self.contact_by_email(email)
+        if found is None:
+            found = self.agent_by_email(email)
         if found is not None:
             return found
         return int(

@@ -125,8 +125,9 @@ async def test_create_update_reply_and_private_note() -> None:
     created = await connector.create_ticket(TicketCreate(name="Printer on fire", priority=Priority.HIGH))
     tid = int(created.model.remote_id or 0)
     stored = desk.tickets[tid]
-    # No contact given: the API key's own agent (GET /agents/me) is the requester.
-    assert (stored["requester_id"], stored["status"], stored["priority"]) == (1, 2, 3)
+    # No contact given: the API key's own agent (GET /agents/me) is the requester, by e-mail.
+    assert (stored["email"], stored["status"], stored["priority"]) == ("rachel@freshdesk.com", 2, 3)
+    assert "requester_id" not in stored
     assert created.model.status == "OPEN" and created.model.ticket_url == f"{BASE}/a/tickets/{tid}"
 
     updated = await connector.update_ticket(str(tid), msgspec.convert({"status": "CLOSED"}, TicketUpdate))

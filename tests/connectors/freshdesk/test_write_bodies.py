@@ -65,10 +65,14 @@ def test_create_subject_from_description_first_line() -> None:
     assert body["subject"] == "First line" and body["description"] == "<div>First line</div>\nmore"
 
 
-def test_create_requester_falls_back_to_creator_then_the_api_keys_agent() -> None:
-    assert mapping.ticket_create_body(create(name="x", creator="8"))["requester_id"] == 8
-    assert mapping.ticket_create_body(create(name="x"), "42")["requester_id"] == 42
+def test_create_requester_is_the_contact_else_an_agent_by_email() -> None:
+    assert mapping.ticket_create_body(create(name="x", contact="8"))["requester_id"] == 8
+    # An agent (creator or the API key's own) goes by e-mail: Freshdesk checks requester_id
+    # against contacts only.
+    body = mapping.ticket_create_body(create(name="x", creator="8"), "agent@desk.test")
+    assert body["email"] == "agent@desk.test" and "requester_id" not in body
     assert not mapping.has_requester(create(name="x"))
+    assert not mapping.has_requester(create(name="x", creator="8"))
     with_email = create(name="x", integration_params={"email": "a@b.c", "source": 3})
     assert mapping.has_requester(with_email)
     body = mapping.ticket_create_body(with_email)

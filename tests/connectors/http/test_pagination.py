@@ -310,3 +310,43 @@ async def test_invalid_json_page_is_transient():
 
     with pytest.raises(UpstreamError):
         await collect(paginate(broken, LinkHeader(), PageRequest(url="/t")))
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [PageNumber(size=2, records_path="items"), Offset(limit=2, records_path="items"), LinkHeader()],
+    ids=["page-number", "offset", "link-header"],
+)
+async def test_loop_detection_on_a_vendor_that_ignores_the_page(strategy):
+    """Every new page number / offset / Link target is answered with the first page again."""
+
+    async def ignoring(page):
+        url = httpx.URL("https://x.io/t", params=page.params)
+        nxt = url.copy_set_param("page", str(int(page.params.get("page", "1")) + 1))
+        return httpx.Response(
+            200,
+            json={"items": [{"id": 1}, {"id": 2}]},
+            headers={"link": f'<{nxt}>; rel="next"'},
+            request=httpx.Request("GET", url),
+        )
+
+    pages = []
+    with pytest.raises(PaginationLoopError, match="repeated"):
+        async for page in paginate(ignoring, strategy, PageRequest(url="/t"), "items"):
+            pages.append(page)
+    assert len(pages) == 1  # the second page is recognised as the first one
+
+
+async def test_page_numbers_with_distinct_pages_are_not_a_loop():
+    items = [{"id": i} for i in range(5)]
+
+    async def honest(page):
+        n = int(page.params.get("page", "1"))
+        return httpx.Response(
+            200, json={"items": items[(n - 1) * 2 : n * 2]}, request=httpx.Request("GET", "https://x.io/t")
+        )
+
+    pages = await collect(
+        paginate(honest, PageNumber(size=2, records_path="items"), PageRequest(url="/t"), "items")
+    )
+    assert [r["id"] for p in pages for r in p.records] == [0, 1, 2, 3, 4]
