@@ -14,7 +14,7 @@ from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.vendors import VendorURLError, connector_for, resolve_base_url
 from app.webhooks import hooks as webhooks
 from connectors import registry
-from connectors.base import FETCH
+from connectors.base import FETCH, missing_credentials
 from connectors.http.errors import AuthError, ConnectorError
 
 
@@ -26,7 +26,7 @@ def _check_input(services: Services, request: NewLinkedAccount) -> str | None:
             f"unknown integration {request.integration!r}; available: {', '.join(registry.slugs())}",
             pointer="/integration",
         ) from None
-    missing = [f.name for f in cls.credential_fields if not request.credentials.get(f.name)]
+    missing = missing_credentials(cls.credential_fields, request.credentials)
     if missing:
         raise bad_request(
             f"credentials for {request.integration} need: {', '.join(missing)}",

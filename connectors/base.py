@@ -8,7 +8,7 @@ with the sync engine); writes are plain async methods.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
@@ -53,11 +53,37 @@ class ModelSupport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CredentialField(msgspec.Struct, frozen=True, kw_only=True):
-    """One credential the end user supplies (drives validation and, later, the Link page form)."""
+    """One credential the end user supplies (drives validation and, later, the Link page form).
+
+    Attributes:
+        method: The sign-in method the field belongs to, for vendors with several (Zendesk: an API
+            token or an OAuth access token). The fields of one method are needed together and one
+            method suffices; fields without a method are always needed.
+        required: ``False`` for optional extras (Zendesk's ``on_behalf_of``).
+    """
 
     name: str
     label: str
     secret: bool = True
+    method: str | None = None
+    required: bool = True
+
+
+def missing_credentials(fields: Sequence[CredentialField], credentials: Mapping[str, str]) -> list[str]:
+    """What ``credentials`` lack, as readable requirements (empty when complete).
+
+    Always-needed fields are listed by name; when no sign-in method is complete, the choice is listed
+    as ``email + api_token | access_token``.
+    """
+    needed = [f for f in fields if f.required]
+    missing = [f.name for f in needed if f.method is None and not credentials.get(f.name)]
+    methods: dict[str, list[str]] = {}
+    for f in needed:
+        if f.method is not None:
+            methods.setdefault(f.method, []).append(f.name)
+    if methods and not any(all(credentials.get(n) for n in names) for names in methods.values()):
+        missing.append(" | ".join(" + ".join(names) for names in methods.values()))
+    return missing
 
 
 CredentialsSaver = Callable[[dict[str, str]], Awaitable[None]]

@@ -120,7 +120,10 @@ class ZendeskClassicConnector:
     slug: ClassVar[str] = "zendesk_classic"
     name: ClassVar[str] = "Zendesk (classic v1 API)"
     color: ClassVar[str] = "#03363D"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = ZendeskConnector.credential_fields
+    # v1 takes API tokens only.
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = tuple(
+        f for f in ZendeskConnector.credential_fields if f.method != "oauth"
+    )
     models: ClassVar[tuple[ModelSupport, ...]] = (
         ModelSupport(
             model="Ticket",

@@ -119,8 +119,16 @@ class ZendeskConnector:
         CredentialField(
             name="subdomain", label="Zendesk subdomain (acme for acme.zendesk.com)", secret=False
         ),
-        CredentialField(name="email", label="Agent email", secret=False),
-        CredentialField(name="api_token", label="API token"),
+        CredentialField(name="email", label="Agent email", secret=False, method="api_token"),
+        CredentialField(name="api_token", label="API token", method="api_token"),
+        CredentialField(name="access_token", label="OAuth access token", method="oauth"),
+        CredentialField(
+            name="on_behalf_of",
+            label="Act as this end user (OAuth with the impersonate scope)",
+            secret=False,
+            method="oauth",
+            required=False,
+        ),
     )
     models: ClassVar[tuple[ModelSupport, ...]] = (
         ModelSupport(

@@ -203,3 +203,50 @@ def _check_desk(client: Merge, vendor: str, emulator: str) -> None:
     assert len(_all_tickets(client)) == len(_admin(emulator, "/tables/tickets")["ids"]) == len(vendor_ids) + 1
     comments = client.ticketing.comments.list(ticket_id=created.id).results or []
     assert {c.body for c in comments} >= {"On it", "internal note"}
+
+
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [
+        ({"subdomain": "acme", "access_token": "zd-oauth-token"}, 201),
+        ({"subdomain": "acme", "access_token": "zd-oauth-token", "on_behalf_of": "admin@acme.test"}, 201),
+        ({"subdomain": "acme", "access_token": "revoked"}, 400),
+        ({"subdomain": "acme", "email": "admin@acme.test"}, 400),  # half of the API-token method
+    ],
+    ids=["oauth", "oauth-on-behalf-of", "oauth-revoked", "incomplete"],
+)
+def test_zendesk_links_with_an_oauth_token_or_an_api_token(
+    database_url: str, tmp_path: Path, credentials: dict[str, str], status: int
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="facade-secret",
+        outbound_allow=("127.0.0.0/8",),
+    )
+    port = free_port()
+    with (
+        ServerThread(_emulator("zendesk", port), port=port) as emulator,
+        ServerThread(create_app(settings)) as server,
+    ):
+        api_key = asyncio.run(_api_key(database_url))
+        r = httpx.post(
+            f"{server.url}/api/ticketing/v1/linked-accounts",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json={
+                "integration": "zendesk",
+                "credentials": credentials,
+                "base_url": emulator.url,
+                "end_user_origin_id": "oauth-desk",
+                "end_user_organization_name": "Acme",
+                "end_user_email_address": "admin@acme.test",
+            },
+        )
+        assert r.status_code == status, r.text
+        if status == 201:
+            assert asyncio.run(_sync(settings, r.json()["id"])) > 0  # the bearer token reads the desk
+        else:
+            error = r.json()["errors"][0]
+            assert error["source"] == {"pointer": "/credentials"}, error
+            if "access_token" not in credentials:
+                assert "email + api_token | access_token" in error["detail"], error
