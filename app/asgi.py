@@ -104,7 +104,8 @@ def create_app(
 
 
 def worker_config(settings: Settings, concurrency: int = 4) -> WorkerConfig:
-    return WorkerConfig(concurrency=concurrency, runner=RunnerConfig(interval_seconds=settings.sync_interval))
+    runner = RunnerConfig(interval_seconds=settings.sync_interval, lease_seconds=settings.sync_lease_seconds)
+    return WorkerConfig(concurrency=concurrency, runner=runner)
 
 
 def build_services(

@@ -31,6 +31,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     inprocess_worker: bool | None = None
     #: Seconds between the end of a model's sync and its next incremental sync.
     sync_interval: float = 300.0
+    #: Seconds a worker holds a sync job without renewing it (renewed after every page); a crashed
+    #: worker's job is taken over this long after its last page.
+    sync_lease_seconds: float = 60.0
 
     @property
     def runs_inprocess_worker(self) -> bool:
@@ -64,6 +67,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         log_level=e.get("DESKBRIDGE_LOG_LEVEL", "INFO"),
         inprocess_worker=_flag(e.get("DESKBRIDGE_INPROCESS_WORKER")),
         sync_interval=float(e.get("DESKBRIDGE_SYNC_INTERVAL", "300")),
+        sync_lease_seconds=float(e.get("DESKBRIDGE_SYNC_LEASE_SECONDS", "60")),
     )
 
 
