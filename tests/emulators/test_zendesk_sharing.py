@@ -7,7 +7,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,8 +18,9 @@ from emulators.zendesk.config import ZendeskConfig
 from tests import fakes
 from tests.app import test_sharing_e2e as e2e
 from tests.app.conftest import desk_url
+from tests.support.shared import FIXTURES
 
-CAPTURES = Path("/work/shared/fixtures/ticket_sharing/ruby3.1-faraday1.1")
+CAPTURES = FIXTURES / "ticket_sharing" / "ruby3.1-faraday1.1"
 ZD_AUTH = httpx.BasicAuth("admin@acme.test/token", "zd-api-token")
 GEM_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$")
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
