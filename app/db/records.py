@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import bulk
 from app.db.ids import record_id, translate
 from app.db.reader import Reader
 from app.db.tables import RECORD_TABLES, record_links
@@ -87,26 +88,40 @@ def _column_value(column: str, value: Any) -> Any:
 
 
 def localize(
-    account_id: str, model_name: str, record: RemoteRecord[Any], *, now: int | None = None
+    account_id: str,
+    model_name: str,
+    record: RemoteRecord[Any],
+    *,
+    now: int | None = None,
+    stamp: datetime | None = None,
 ) -> CommonModel:
-    """The record as we serve it: our ids everywhere, no ``remote_data`` (stored apart)."""
-    rid = record_id(account_id, model_name, str(record.model.remote_id))
-    stamp = from_micros(now_micros() if now is None else now)
+    """The record as we serve it: our ids everywhere, no ``remote_data`` (stored apart).
+
+    ``stamp`` (``now`` as a datetime) saves the conversion when a page of records shares it.
+    """
+    source = record.model
+    if stamp is None:
+        stamp = from_micros(now_micros() if now is None else now)
     changes: dict[str, Any] = {
-        field: translate(account_id, relation.target, getattr(record.model, field))
-        for field, relation in RELATIONS[model_name].items()
+        field: translate(account_id, target, getattr(source, field)) for field, target in _RELATED[model_name]
     }
-    deleted = bool(getattr(record.model, "remote_was_deleted", False))
     model: CommonModel = msgspec.structs.replace(
-        record.model,
-        id=rid,
+        source,
+        id=record_id(account_id, model_name, str(source.remote_id)),
         remote_data=None,
-        remote_was_deleted=deleted,
+        remote_was_deleted=bool(getattr(source, "remote_was_deleted", False)),
         created_at=stamp,
         modified_at=stamp,
         **changes,
     )
     return model
+
+
+#: Per model: (relation field, target model), looked up once instead of per record.
+_RELATED: dict[str, tuple[tuple[str, str], ...]] = {
+    name: tuple((field, relation.target) for field, relation in relations.items())
+    for name, relations in RELATIONS.items()
+}
 
 
 async def upsert_records(
@@ -143,8 +158,9 @@ async def upsert_records(
     stored: list[CommonModel] = []
     added: list[CommonModel] = []
     changed: list[CommonModel] = []
+    stamp = from_micros(now)
     for remote_id, record in by_remote.items():
-        model = localize(account_id, model_name, record, now=now)
+        model = localize(account_id, model_name, record, stamp=stamp)
         rid = str(model.id)
         remote_data = _encoder.encode([RemoteData(path=record.path, data=record.raw)])
         origins = _encoder.encode(record.enum_origins) if record.enum_origins else None
@@ -162,7 +178,8 @@ async def upsert_records(
                 unchanged.append(str(same.id))
                 continue
         created = old.created_at if old is not None else now
-        model = msgspec.structs.replace(model, created_at=from_micros(created), modified_at=from_micros(now))
+        if old is not None:  # a new record already carries ``now`` in both
+            model = msgspec.structs.replace(model, created_at=from_micros(created), modified_at=stamp)
         row = {
             "id": rid,
             "linked_account_id": account_id,
@@ -181,13 +198,13 @@ async def upsert_records(
         (updates if old is not None else inserts).append(row)
         (changed if old is not None else added).append(model)
         stored.append(model)
-    if inserts:
-        await conn.execute(insert(table), inserts)
-    for row in updates:
-        await conn.execute(update(table).where(table.c.id == row["id"]).values(**row))
+    await bulk.insert_rows(conn, table, inserts)
+    await bulk.update_rows(conn, table, updates)
     if unchanged and sync_run is not None:
         await conn.execute(update(table).where(table.c.id.in_(unchanged)).values(sync_run=sync_run))
-    await _write_links(conn, account_id, model_name, [*inserts, *updates], stored)
+    await _write_links(
+        conn, account_id, model_name, [*inserts, *updates], [row["id"] for row in updates], stored
+    )
     return Upserted(stored, added, changed)
 
 
@@ -196,26 +213,36 @@ async def _write_links(
     account_id: str,
     model_name: str,
     rows: list[dict[str, Any]],
+    replaced: list[str],
     stored: list[CommonModel],
 ) -> None:
+    """Links of the records in ``rows``; those of ``replaced`` (updated records) are dropped first.
+    New records have none yet, so an initial sync deletes nothing."""
     fields = LINK_FIELDS.get(model_name)
     if not fields or not rows:
         return
     changed = {row["id"] for row in rows}
-    await conn.execute(
-        delete(record_links).where(
-            record_links.c.model == model_name, record_links.c.record_id.in_(list(changed))
+    if replaced:
+        await conn.execute(
+            delete(record_links).where(
+                record_links.c.model == model_name, record_links.c.record_id.in_(replaced)
+            )
         )
-    )
     links = [
         {"linked_account_id": account_id, "model": model_name, "record_id": m.id, "field": f, "target": t}
         for m in stored
         if m.id in changed
         for f in fields
-        for t in dict.fromkeys(getattr(m, f) or ())  # dedupe, keep order
+        for t in _distinct(getattr(m, f))
     ]
-    if links:
-        await conn.execute(insert(record_links), links)
+    await bulk.insert_rows(conn, record_links, links)
+
+
+def _distinct(values: list[str] | None) -> Sequence[str]:
+    """``values`` without repeats, in order (most have one value or none: skip the dict then)."""
+    if not values:
+        return ()
+    return values if len(values) == 1 else list(dict.fromkeys(values))
 
 
 async def mark_deleted(

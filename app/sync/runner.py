@@ -10,6 +10,7 @@ last page.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -17,17 +18,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.state import Services
 from app.db import accounts as account_store
-from app.db import records, syncstate
+from app.db import bulk, records, syncstate
 from app.db.accounts import LinkedAccountRecord
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
 from app.sharing import outbound as sharing_outbound
 from app.sync import jobs
 from app.sync.jobs import SECOND, Job
+from app.sync.prefetch import ahead
 from app.timeutil import from_micros, now_micros
 from app.vendors import connector_for
 from app.webhooks import hooks as webhooks
@@ -201,22 +203,24 @@ class SyncRunner:
         dependents = [s.model for s in connector.streams.values() if s.parent == job.model]
         resume: bytes | None = None
         total = 0
-        async for page in read(connector.client, stream, checkpoint=request):
-            # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
-            resume = page.resume.to_json() if page.resume else None
-            async with self.services.engine.begin() as conn:
-                count = await self._store_page(conn, job, page, run_id, dependents, account)
-                total += count
-                await jobs.renew(
-                    conn,
-                    job,
-                    lease_seconds=self.config.lease_seconds,
-                    checkpoint=page.next.to_json() if page.next else None,
-                    run_records=total,
-                    resume=resume,
-                )
-            if self.progress:
-                self.progress(job.model, count)
+        # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
+        async with contextlib.aclosing(ahead(read(connector.client, stream, checkpoint=request))) as pages:
+            async for page in pages:
+                # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
+                resume = page.resume.to_json() if page.resume else None
+                async with self.services.engine.begin() as conn:
+                    count = await self._store_page(conn, job, page, run_id, dependents, account)
+                    total += count
+                    await jobs.renew(
+                        conn,
+                        job,
+                        lease_seconds=self.config.lease_seconds,
+                        checkpoint=page.next.to_json() if page.next else None,
+                        run_records=total,
+                        resume=resume,
+                    )
+                if self.progress:
+                    self.progress(job.model, count)
         async with self.services.engine.begin() as conn:
             if full:  # a complete enumeration: what it did not see is gone
                 gone = await records.mark_unseen_deleted(
@@ -411,8 +415,9 @@ async def _queue_parents(
                 sync_parents.c.parent_remote_id.in_(parents),
             )
         )
-        await conn.execute(
-            insert(sync_parents),
+        await bulk.insert_rows(
+            conn,
+            sync_parents,
             [
                 {"linked_account_id": account_id, "model": model, "parent_remote_id": p, "queued_at": now}
                 for p in parents

@@ -183,7 +183,9 @@ def _check_body(response: httpx.Response) -> ConnectorError | None:
     if not (200 <= response.status_code < 300) or not response.content or not _is_json(response):
         return None
     try:
-        msgspec.json.decode(response.content)
+        # Decoding to ``Raw`` validates the whole document without building it: a tenth of the cost,
+        # and every page of every sync passes here before it is decoded for real.
+        msgspec.json.decode(response.content, type=msgspec.Raw)
     except msgspec.DecodeError:
         return UpstreamError(
             f"vendor sent an invalid or truncated JSON body ({len(response.content)} bytes)",

@@ -1,0 +1,68 @@
+"""Many rows in one statement execution, without SQLAlchemy's per-row parameter processing.
+
+A sync page writes a thousand rows to each of several tables. ``conn.execute(insert(t), rows)`` builds
+and type-processes every row's parameters in Python, which cost as much as SQLite's own work; our values
+are already what the drivers take (str, int, bytes, bool, None), so the statement is compiled once per
+(dialect, table, columns) and the rows go to the driver's ``executemany`` as tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@lru_cache(maxsize=256)
+def _compiled(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], key: str | None
+) -> tuple[str, tuple[str, ...]]:
+    """(SQL, parameter order) of an INSERT of ``columns``, or an UPDATE of them by ``key``."""
+    if key is None:
+        statement: Any = insert(table).values({c: bindparam(c) for c in columns})
+    else:
+        statement = (
+            update(table)
+            .where(table.c[key] == bindparam(f"where_{key}"))
+            .values({c: bindparam(c) for c in columns if c != key})
+        )
+    compiled = statement.compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
+    return str(compiled), order
+
+
+async def _executemany(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], key: str | None
+) -> None:
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql, order = _compiled(conn.dialect, table, columns, key)
+    names = [
+        name[len("where_") :] if name.startswith("where_") and key is not None else name for name in order
+    ]
+    if conn.dialect.positional:
+        getter = itemgetter(*names)  # C-speed dict -> tuple (a single name gives a value, not a tuple)
+        params = list(map(getter, rows)) if len(names) > 1 else [(row[names[0]],) for row in rows]
+        await conn.exec_driver_sql(sql, params)
+    else:
+        await conn.exec_driver_sql(
+            sql, [{o: row[n] for o, n in zip(order, names, strict=True)} for row in rows]
+        )
+
+
+async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with the same keys, values ready for the driver)."""
+    await _executemany(conn, table, rows, None)
+
+
+async def update_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "id"
+) -> None:
+    """UPDATE each row found by its ``key`` column to the row's other values, in one execution."""
+    await _executemany(conn, table, rows, key)

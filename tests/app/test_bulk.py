@@ -1,0 +1,77 @@
+"""Bulk INSERT / UPDATE through the driver: the values land exactly, on both backends."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from app.db import bulk
+from app.db.engine import create_engine
+from app.db.tables import linked_accounts, organizations, tickets
+
+
+async def test_insert_and_update_rows_round_trip(database_url: str) -> None:
+    engine = create_engine(database_url)
+    account, org = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "linked_account_id": account,
+            "remote_id": str(n),
+            "created_at": 10 + n,
+            "modified_at": 20 + n,
+            "remote_was_deleted": n == 2,
+            "data": b'{"n": %d}' % n,
+            "remote_data": None if n == 1 else b"[]",
+            "name": f"ticket {n}",
+            "status": "OPEN",
+        }
+        for n in range(3)
+    ]
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(organizations.insert().values(id=org, name="o", created_at=0))
+            await conn.execute(
+                linked_accounts.insert().values(
+                    id=account,
+                    organization_id=org,
+                    integration="x",
+                    status="COMPLETE",
+                    end_user_origin_id="e",
+                    end_user_organization_name="E",
+                    end_user_email_address="e@example.com",
+                    credentials=b"c",
+                    account_token_hash="h",
+                    account_token=b"t",
+                    created_at=0,
+                )
+            )
+            await bulk.insert_rows(conn, tickets, rows)
+            await bulk.update_rows(
+                conn,
+                tickets,
+                [{"id": rows[0]["id"], "name": "renamed", "remote_was_deleted": True, "data": b"{}"}],
+            )
+            await bulk.insert_rows(conn, tickets, [])  # nothing to do is fine
+        async with engine.connect() as conn:
+            got = (
+                await conn.execute(
+                    select(
+                        tickets.c.remote_id,
+                        tickets.c.name,
+                        tickets.c.remote_was_deleted,
+                        tickets.c.data,
+                        tickets.c.remote_data,
+                        tickets.c.created_at,
+                        tickets.c.status,
+                    ).order_by(tickets.c.remote_id)
+                )
+            ).all()
+        assert [tuple(r) for r in got] == [
+            ("0", "renamed", True, b"{}", b"[]", 10, "OPEN"),
+            ("1", "ticket 1", False, b'{"n": 1}', None, 11, "OPEN"),
+            ("2", "ticket 2", True, b'{"n": 2}', b"[]", 12, "OPEN"),
+        ]
+    finally:
+        await engine.dispose()
