@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.state import Services
@@ -62,6 +62,10 @@ class DeliveryConfig:
     backoff_base_seconds: float = 10.0
     backoff_cap_seconds: float = 3600.0
     max_age_seconds: float = 3 * 24 * 3600.0
+    #: Delivered and dead events stay listable (``/webhook-targets/{id}/deliveries``) this long, then
+    #: are purged, so the outbox does not grow with every event ever sent.
+    retention_seconds: float = 7 * 24 * 3600.0
+    purge_every_seconds: float = 3600.0
 
 
 class Lease(msgspec.Struct, kw_only=True, frozen=True):
@@ -264,6 +268,17 @@ async def deliver(services: Services, lease: Lease, config: DeliveryConfig) -> O
     return outcome
 
 
+async def purge_finished(engine: AsyncEngine, *, older_than: int) -> int:
+    """Delete delivered or dead events finished before ``older_than`` (µs); pending ones are kept."""
+    finished = or_(
+        and_(webhook_outbox.c.delivered_at.is_not(None), webhook_outbox.c.delivered_at < older_than),
+        and_(webhook_outbox.c.dead_at.is_not(None), webhook_outbox.c.dead_at < older_than),
+    )
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(webhook_outbox).where(finished))
+    return int(result.rowcount or 0)
+
+
 class DeliveryLoop:
     """Delivers due outbox rows until stopped (``serve`` and ``deskbridge worker`` run one)."""
 
@@ -292,10 +307,20 @@ class DeliveryLoop:
             total += done
         return total
 
+    async def purge(self) -> int:
+        """Purge events finished longer than ``retention_seconds`` ago; returns how many."""
+        cutoff = now_micros() - int(self.config.retention_seconds * SECOND)
+        return await purge_finished(self.services.engine, older_than=cutoff)
+
     async def run_forever(self) -> None:
         log.info("webhook delivery %s started", self.owner)
+        next_purge = 0.0
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + self.config.purge_every_seconds
+                    if purged := await self.purge():
+                        log.info("purged %d finished webhook events", purged)
                 done = await self.deliver_due()
             except Exception:  # the database went away for a moment: keep the loop alive
                 log.exception("webhook delivery round failed")

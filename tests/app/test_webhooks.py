@@ -28,6 +28,7 @@ from app.db.tables import sync_state, tickets, webhook_outbox
 from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
+from app.timeutil import now_micros
 from app.webhooks import delivery, hooks, signing
 from app.webhooks import targets as target_store
 from app.webhooks.delivery import DeliveryConfig, DeliveryLoop
@@ -391,6 +392,23 @@ async def test_410_gone_is_not_retried(services: Services) -> None:
     await DeliveryLoop(services, NOW).run_until_idle()
     (row,) = await outbox(services)
     assert row.dead_at is not None and row.attempts == 1 and row.last_status == 410
+
+
+async def test_finished_events_are_purged_after_the_retention_pending_ones_kept(
+    services: Services, receiver: Receiver
+) -> None:
+    account = await link(services)
+    await add_target(services, account)
+    await emit_tickets(services, account, 3)
+    loop = DeliveryLoop(services, NOW)
+    assert await loop.run_until_idle() == 3
+    await emit_tickets(services, account, 2, start=3)  # not delivered yet
+    assert await loop.purge() == 0  # delivered just now: within the retention
+    cutoff = now_micros() + 1
+    assert await delivery.purge_finished(services.engine, older_than=cutoff) == 3
+    left = await outbox(services)
+    assert len(left) == 2 and all(r.delivered_at is None for r in left)
+    assert await loop.run_until_idle() == 2  # the pending ones are still delivered
 
 
 # --- sync -> events -----------------------------------------------------------------------------------
