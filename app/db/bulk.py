@@ -3,11 +3,17 @@
 A sync page writes a thousand rows to each of several tables. ``conn.execute(insert(t), rows)`` builds
 and type-processes every row's parameters in Python, which cost as much as SQLite's own work; our values
 are already what the drivers take (str, int, bytes, bool, None), so the statement is compiled once per
-(dialect, table, columns) and the rows go to the driver's ``executemany`` as tuples.
+(dialect, table, columns) and the rows go to the driver as tuples.
+
+On SQLite, INSERTs are multi-row ``VALUES`` lists rather than ``executemany``: the driver steps an
+``executemany`` once per row, taking the GIL back after each, so while the event loop's thread is busy
+(preparing the next page) each row waits for a GIL switch interval. One statement is bound once and
+stepped once, with the GIL released for all its rows.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
@@ -56,9 +62,31 @@ async def _executemany(
         )
 
 
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER: 32766 since 3.32, 999 before.
+_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+@lru_cache(maxsize=256)
+def _values_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], count: int) -> str:
+    quote = dialect.identifier_preparer.quote
+    row = "(" + ",".join("?" * len(columns)) + ")"
+    head = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, columns))})"
+    return f"{head} VALUES {','.join([row] * count)}"
+
+
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT ``rows`` (dicts with the same keys, values ready for the driver)."""
-    await _executemany(conn, table, rows, None)
+    if not rows:
+        return
+    if conn.dialect.paramstyle != "qmark":  # asyncpg pipelines executemany itself
+        await _executemany(conn, table, rows, None)
+        return
+    columns = tuple(rows[0])
+    per_statement = max(1, _SQLITE_MAX_PARAMS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        params = [row[c] for row in chunk for c in columns]
+        await conn.exec_driver_sql(_values_sql(conn.dialect, table, columns, len(chunk)), tuple(params))
 
 
 async def update_rows(

@@ -20,8 +20,9 @@ def _namespace(linked_account_id: str) -> bytes:
 
 
 # Sync derives several ids per record (the record's and its relations'), and the same related ids
-# (assignees, organizations) recur page after page: cache them.
-@lru_cache(maxsize=65536)
+# (assignees, organizations) recur page after page: cache them (bounded: memory must not grow with
+# the data).
+@lru_cache(maxsize=8192)
 def record_id(linked_account_id: str, model: str, remote_id: str) -> str:
     """``str(uuid.uuid5(UUID(linked_account_id), f"{model}:{remote_id}"))``, without building UUID
     objects (uuid5 spends most of its time in ``UUID.__init__``; sync derives hundreds of thousands)."""

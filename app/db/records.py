@@ -124,6 +124,52 @@ _RELATED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+class Prepared(NamedTuple):
+    """Records of one model localized and encoded as if they were all new (``prepare_records``);
+    ``write_prepared`` finds which exist and settles them. Split so a sync can prepare the next page
+    while the store writes this one."""
+
+    account_id: str
+    model_name: str
+    now: int
+    items: list[_Item]
+
+
+class _Item(NamedTuple):
+    remote_id: str
+    record: RemoteRecord[Any]
+    model: CommonModel  # as new: created_at = modified_at = now
+    row: dict[str, Any]  # its row as new, without ``sync_run``
+
+
+def prepare_records(
+    account_id: str, model_name: str, records: Sequence[RemoteRecord[Any]], *, now: int | None = None
+) -> Prepared:
+    """Pure: our ids, the API JSON, filter columns. No database access."""
+    now = now_micros() if now is None else now
+    stamp = from_micros(now)
+    columns = COLUMNS.get(model_name, ())
+    items: list[_Item] = []
+    for record in records:
+        model = localize(account_id, model_name, record, stamp=stamp)
+        remote_id = str(record.model.remote_id)
+        row = {
+            "id": str(model.id),
+            "linked_account_id": account_id,
+            "remote_id": remote_id,
+            "created_at": now,
+            "modified_at": now,
+            "remote_was_deleted": bool(getattr(model, "remote_was_deleted", False)),
+            "data": _encoder.encode(model),
+            "remote_data": _encoder.encode([RemoteData(path=record.path, data=record.raw)]),
+            "enum_origins": _encoder.encode(record.enum_origins) if record.enum_origins else None,
+        }
+        for column, field in columns:
+            row[column] = _column_value(column, getattr(model, field))
+        items.append(_Item(remote_id, record, model, row))
+    return Prepared(account_id, model_name, now, items)
+
+
 async def upsert_records(
     conn: AsyncConnection,
     account_id: str,
@@ -135,9 +181,18 @@ async def upsert_records(
 ) -> Upserted:
     """Insert new records, update changed ones, leave unchanged ones (``sync_run`` still marks them
     seen, for deletion detection by diff)."""
+    prepared = prepare_records(account_id, model_name, records, now=now)
+    return await write_prepared(conn, prepared, sync_run=sync_run)
+
+
+async def write_prepared(
+    conn: AsyncConnection, prepared: Prepared, *, sync_run: int | None = None
+) -> Upserted:
+    """Store what ``prepare_records`` made: new records inserted, changed ones updated (keeping their
+    ``created_at``), unchanged ones left alone."""
+    account_id, model_name = prepared.account_id, prepared.model_name
     table = RECORD_TABLES[model_name]
-    now = now_micros() if now is None else now
-    by_remote = {str(r.model.remote_id): r for r in records}
+    by_remote = {item.remote_id: item for item in prepared.items}  # a repeated record: the last wins
     existing = {
         row.remote_id: row
         for row in await conn.execute(
@@ -158,45 +213,31 @@ async def upsert_records(
     stored: list[CommonModel] = []
     added: list[CommonModel] = []
     changed: list[CommonModel] = []
-    stamp = from_micros(now)
-    for remote_id, record in by_remote.items():
-        model = localize(account_id, model_name, record, stamp=stamp)
-        rid = str(model.id)
-        remote_data = _encoder.encode([RemoteData(path=record.path, data=record.raw)])
-        origins = _encoder.encode(record.enum_origins) if record.enum_origins else None
+    for remote_id, item in by_remote.items():
+        model, row = item.model, item.row
         old = existing.get(remote_id)
-        if old is not None:
-            same = msgspec.structs.replace(
-                model, created_at=from_micros(old.created_at), modified_at=from_micros(old.modified_at)
-            )
-            if (
-                _encoder.encode(same) == old.data
-                and remote_data == old.remote_data
-                and origins == old.enum_origins
-            ):
-                stored.append(same)
-                unchanged.append(str(same.id))
-                continue
-        created = old.created_at if old is not None else now
-        if old is not None:  # a new record already carries ``now`` in both
-            model = msgspec.structs.replace(model, created_at=from_micros(created), modified_at=stamp)
-        row = {
-            "id": rid,
-            "linked_account_id": account_id,
-            "remote_id": remote_id,
-            "created_at": created,
-            "modified_at": now,
-            "remote_was_deleted": bool(getattr(model, "remote_was_deleted", False)),
-            "data": _encoder.encode(model),
-            "remote_data": remote_data,
-            "enum_origins": origins,
-        }
+        if old is None:
+            inserts.append(row if sync_run is None else {**row, "sync_run": sync_run})
+            added.append(model)
+            stored.append(model)
+            continue
+        same = msgspec.structs.replace(
+            model, created_at=from_micros(old.created_at), modified_at=from_micros(old.modified_at)
+        )
+        if (
+            _encoder.encode(same) == old.data
+            and row["remote_data"] == old.remote_data
+            and row["enum_origins"] == old.enum_origins
+        ):
+            stored.append(same)
+            unchanged.append(str(same.id))
+            continue
+        model = msgspec.structs.replace(model, created_at=from_micros(old.created_at))
+        row = {**row, "created_at": old.created_at, "data": _encoder.encode(model)}
         if sync_run is not None:  # a write-through must not erase what the running sync has seen
             row["sync_run"] = sync_run
-        for column, field in COLUMNS.get(model_name, ()):
-            row[column] = _column_value(column, getattr(model, field))
-        (updates if old is not None else inserts).append(row)
-        (changed if old is not None else added).append(model)
+        updates.append(row)
+        changed.append(model)
         stored.append(model)
     await bulk.insert_rows(conn, table, inserts)
     await bulk.update_rows(conn, table, updates)

@@ -10,6 +10,7 @@ last page.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import defaultdict
@@ -39,6 +40,9 @@ from connectors.http.pagination import PageRequest
 from connectors.streams import Stream, StreamPage, first_request, read
 
 log = logging.getLogger("deskbridge.sync")
+
+#: Records prepared between chances for the database writes of the previous page to go on.
+PREPARE_SLICE = 250
 
 #: Parents (tickets) whose dependents (comments) are read per transaction batch.
 PARENT_BATCH = 50
@@ -203,24 +207,53 @@ class SyncRunner:
         dependents = [s.model for s in connector.streams.values() if s.parent == job.model]
         resume: bytes | None = None
         total = 0
-        # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
-        async with contextlib.aclosing(ahead(read(connector.client, stream, checkpoint=request))) as pages:
-            async for page in pages:
-                # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
-                resume = page.resume.to_json() if page.resume else None
-                async with self.services.engine.begin() as conn:
-                    count = await self._store_page(conn, job, page, run_id, dependents, account)
-                    total += count
-                    await jobs.renew(
-                        conn,
-                        job,
-                        lease_seconds=self.config.lease_seconds,
-                        checkpoint=page.next.to_json() if page.next else None,
-                        run_records=total,
-                        resume=resume,
-                    )
-                if self.progress:
-                    self.progress(job.model, count)
+
+        async def store(page: StreamPage, prepared: list[records.Prepared], resume: bytes | None) -> int:
+            async with self.services.engine.begin() as conn:
+                count = await self._store_page(conn, job, page, prepared, run_id, dependents, account)
+                await jobs.renew(
+                    conn,
+                    job,
+                    lease_seconds=self.config.lease_seconds,
+                    checkpoint=page.next.to_json() if page.next else None,
+                    run_records=total + count,
+                    resume=resume,
+                )
+            return count
+
+        async def settle(task: asyncio.Task[int]) -> None:
+            # Progress is reported here, not in the task: an exception from the callback (Ctrl-C in
+            # the CLI) must reach this coroutine, not the event loop.
+            nonlocal total
+            count = await task
+            total += count
+            if self.progress:
+                self.progress(job.model, count)
+
+        # A three-stage pipeline: page N+2 is fetched and decoded (``ahead``) and page N+1 prepared
+        # while page N is written in the database's thread. Pages are still stored one at a time and
+        # in order, each with its checkpoint, so a crash resumes exactly as without the overlap.
+        writing: asyncio.Task[int] | None = None
+        try:
+            # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
+            async with contextlib.aclosing(
+                ahead(read(connector.client, stream, checkpoint=request))
+            ) as pages:
+                async for page in pages:
+                    # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
+                    resume = page.resume.to_json() if page.resume else None
+                    prepared = await self._prepare_page(job, page)
+                    if writing is not None:
+                        await settle(writing)
+                    writing = asyncio.create_task(store(page, prepared, resume))
+            if writing is not None:
+                await settle(writing)
+        finally:
+            # On a failure, the page already handed over is stored (or fails) before the error goes on.
+            if writing is not None:
+                await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()  # retrieved; the error that stopped us is the one raised
         async with self.services.engine.begin() as conn:
             if full:  # a complete enumeration: what it did not see is gone
                 gone = await records.mark_unseen_deleted(
@@ -247,25 +280,47 @@ class SyncRunner:
         )
         return "DONE"
 
+    async def _prepare_page(self, job: Job, page: StreamPage) -> list[records.Prepared]:
+        """The page's records localized and encoded, one ``Prepared`` per model. Yields to the loop
+        every ``PREPARE_SLICE`` records, so the previous page's writes keep the database thread busy."""
+        by_model: dict[str, list[RemoteRecord[Any]]] = defaultdict(list)
+        for record in page.records:
+            by_model[_model_name(record)].append(record)
+        now = now_micros()
+        prepared: list[records.Prepared] = []
+        for model, items in by_model.items():
+            slices = []
+            for i in range(0, len(items), PREPARE_SLICE):
+                slices.append(
+                    records.prepare_records(
+                        job.linked_account_id, model, items[i : i + PREPARE_SLICE], now=now
+                    )
+                )
+                await asyncio.sleep(0)
+            prepared.append(slices[0]._replace(items=[item for part in slices for item in part.items]))
+        return prepared
+
     async def _store_page(
         self,
         conn: AsyncConnection,
         job: Job,
         page: StreamPage,
+        prepared: list[records.Prepared],
         run_id: int,
         dependents: Sequence[str],
         account: LinkedAccountRecord,
     ) -> int:
-        by_model: dict[str, list[RemoteRecord[Any]]] = defaultdict(list)
-        for record in page.records:
-            by_model[_model_name(record)].append(record)
         # Webhooks: per-record events, in this page's transaction. None during an initial sync: Merge
         # does not flood receivers with one ``added`` per record; they get ``sync_completed`` instead.
         notify = not job.is_initial_sync
-        for model, items in by_model.items():
-            upserted = await records.upsert_records(
-                conn, job.linked_account_id, model, items, sync_run=run_id if model == job.model else None
+        parents: set[str] = set(page.deleted)
+        for part in prepared:
+            model = part.model_name
+            upserted = await records.write_prepared(
+                conn, part, sync_run=run_id if model == job.model else None
             )
+            if model == job.model:
+                parents.update(item.remote_id for item in part.items)
             if notify:
                 await webhooks.record_changes(conn, account, model, upserted)
             await sharing_outbound.on_records_stored(conn, job.linked_account_id, model, upserted)
@@ -273,7 +328,6 @@ class SyncRunner:
             gone = await records.mark_deleted(conn, job.linked_account_id, job.model, page.deleted)
             if notify:
                 await webhooks.record_changes(conn, account, job.model, removed=gone)
-        parents = {str(r.model.remote_id) for r in by_model.get(job.model, ())} | set(page.deleted)
         await _queue_parents(conn, job.linked_account_id, dependents, parents)
         return len(page.records) + len(page.deleted)
 
@@ -372,9 +426,10 @@ class SyncRunner:
     ) -> int:
         count = 0
         pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
+        prepared = [await self._prepare_page(job, page) for page in pages]
         async with self.services.engine.begin() as conn:
-            for page in pages:
-                count += await self._store_page(conn, job, page, 0, (), account)
+            for page, parts in zip(pages, prepared, strict=True):
+                count += await self._store_page(conn, job, page, parts, 0, (), account)
             # Only forget the parent if it was not queued again while we read it.
             await conn.execute(
                 delete(sync_parents).where(

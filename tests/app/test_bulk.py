@@ -5,15 +5,37 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import bulk
 from app.db.engine import create_engine
-from app.db.tables import linked_accounts, organizations, tickets
+from app.db.tables import linked_accounts, organizations, record_links, tickets
+
+
+async def _add_account(conn: AsyncConnection, account: str) -> None:
+    """The organization and linked account the rows' foreign keys point to."""
+    org = str(uuid.uuid4())
+    await conn.execute(organizations.insert().values(id=org, name="o", created_at=0))
+    await conn.execute(
+        linked_accounts.insert().values(
+            id=account,
+            organization_id=org,
+            integration="x",
+            status="COMPLETE",
+            end_user_origin_id="e",
+            end_user_organization_name="E",
+            end_user_email_address="e@example.com",
+            credentials=b"c",
+            account_token_hash="h",
+            account_token=b"t",
+            created_at=0,
+        )
+    )
 
 
 async def test_insert_and_update_rows_round_trip(database_url: str) -> None:
     engine = create_engine(database_url)
-    account, org = str(uuid.uuid4()), str(uuid.uuid4())
+    account = str(uuid.uuid4())
     rows = [
         {
             "id": str(uuid.uuid4()),
@@ -31,22 +53,7 @@ async def test_insert_and_update_rows_round_trip(database_url: str) -> None:
     ]
     try:
         async with engine.begin() as conn:
-            await conn.execute(organizations.insert().values(id=org, name="o", created_at=0))
-            await conn.execute(
-                linked_accounts.insert().values(
-                    id=account,
-                    organization_id=org,
-                    integration="x",
-                    status="COMPLETE",
-                    end_user_origin_id="e",
-                    end_user_organization_name="E",
-                    end_user_email_address="e@example.com",
-                    credentials=b"c",
-                    account_token_hash="h",
-                    account_token=b"t",
-                    created_at=0,
-                )
-            )
+            await _add_account(conn, account)
             await bulk.insert_rows(conn, tickets, rows)
             await bulk.update_rows(
                 conn,
@@ -73,5 +80,30 @@ async def test_insert_and_update_rows_round_trip(database_url: str) -> None:
             ("1", "ticket 1", False, b'{"n": 1}', None, 11, "OPEN"),
             ("2", "ticket 2", True, b'{"n": 2}', b"[]", 12, "OPEN"),
         ]
+    finally:
+        await engine.dispose()
+
+
+async def test_more_rows_than_one_statement_takes(database_url: str) -> None:
+    """SQLite takes at most 32766 parameters per statement: 4000 rows of 5 columns need two."""
+    engine = create_engine(database_url)
+    account = str(uuid.uuid4())
+    links = [
+        {
+            "linked_account_id": account,
+            "model": "Ticket",
+            "record_id": f"r{n}",
+            "field": "tags",
+            "target": f"t{n}",
+        }
+        for n in range(8000)
+    ]
+    try:
+        async with engine.begin() as conn:
+            await _add_account(conn, account)
+            await bulk.insert_rows(conn, record_links, links)
+        async with engine.connect() as conn:
+            got = (await conn.execute(select(record_links.c.record_id, record_links.c.target))).all()
+        assert sorted(map(tuple, got)) == sorted((link["record_id"], link["target"]) for link in links)
     finally:
         await engine.dispose()
