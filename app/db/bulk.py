@@ -64,6 +64,9 @@ async def _executemany(
 
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER: 32766 since 3.32, 999 before.
 _SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+# Rows per statement: enough that binding and stepping dwarf the round trip, small enough that the
+# compiled statements kept in the driver's cache stay small.
+_ROWS_PER_STATEMENT = 1024
 
 
 @lru_cache(maxsize=256)
@@ -82,11 +85,18 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mappin
         await _executemany(conn, table, rows, None)
         return
     columns = tuple(rows[0])
-    per_statement = max(1, _SQLITE_MAX_PARAMS // len(columns))
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
+    largest = min(_ROWS_PER_STATEMENT, _SQLITE_MAX_PARAMS // len(columns))
+    start = 0
+    while start < len(rows):
+        # Few distinct row counts (multiples of 64, then powers of two): each distinct statement is
+        # compiled once and kept in the driver's statement cache, so the odd sizes of pages must not
+        # make (and cache) a new one every time.
+        left = min(largest, len(rows) - start)
+        size = left // 64 * 64 or 1 << (left.bit_length() - 1)
+        chunk = rows[start : start + size]
         params = [row[c] for row in chunk for c in columns]
-        await conn.exec_driver_sql(_values_sql(conn.dialect, table, columns, len(chunk)), tuple(params))
+        await conn.exec_driver_sql(_values_sql(conn.dialect, table, columns, size), tuple(params))
+        start += size
 
 
 async def update_rows(
