@@ -304,6 +304,24 @@ async def mark_deleted(
     return await _flag_deleted(conn, table, model_name, where, now)
 
 
+async def mark_children_deleted(
+    conn: AsyncConnection, account_id: str, model_name: str, parent_model: str, parent_remote_id: str
+) -> list[CommonModel]:
+    """Flag the ``model_name`` records of a parent the vendor deleted (a deleted ticket's comments)."""
+    table = RECORD_TABLES[model_name]
+    column = next(
+        column
+        for column, field in COLUMNS[model_name]
+        if field in RELATIONS[model_name] and RELATIONS[model_name][field].target == parent_model
+    )
+    where = [
+        table.c.linked_account_id == account_id,
+        table.c[column] == record_id(account_id, parent_model, parent_remote_id),
+        table.c.remote_was_deleted.is_(False),
+    ]
+    return await _flag_deleted(conn, table, model_name, where, None)
+
+
 async def mark_unseen_deleted(
     conn: AsyncConnection, account_id: str, model_name: str, *, sync_run: int, run_started_at: int
 ) -> list[CommonModel]:

@@ -35,7 +35,13 @@ from app.timeutil import from_micros, now_micros
 from app.vendors import connector_for
 from app.webhooks import hooks as webhooks
 from connectors.base import Connector, RemoteRecord
-from connectors.http.errors import AuthError, PermanentError, RateLimitError, TransientError
+from connectors.http.errors import (
+    AuthError,
+    NotFoundError,
+    PermanentError,
+    RateLimitError,
+    TransientError,
+)
 from connectors.http.pagination import PageRequest
 from connectors.streams import Stream, StreamPage, first_request, read
 
@@ -425,11 +431,24 @@ class SyncRunner:
         account: LinkedAccountRecord,
     ) -> int:
         count = 0
-        pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
+        try:
+            pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
+        except NotFoundError:
+            # The parent is gone at the vendor (deleted since it was queued, or a deleted ticket queued
+            # by its tombstone): so are its children. Failing instead would fail every later run too.
+            pages, parent_gone = [], True
+        else:
+            parent_gone = False
         prepared = [await self._prepare_page(job, page) for page in pages]
         async with self.services.engine.begin() as conn:
             for page, parts in zip(pages, prepared, strict=True):
                 count += await self._store_page(conn, job, page, parts, 0, (), account)
+            if parent_gone and stream.parent:
+                gone = await records.mark_children_deleted(
+                    conn, job.linked_account_id, job.model, stream.parent, parent
+                )
+                if not job.is_initial_sync:
+                    await webhooks.record_changes(conn, account, job.model, removed=gone)
             # Only forget the parent if it was not queued again while we read it.
             await conn.execute(
                 delete(sync_parents).where(
