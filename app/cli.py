@@ -130,7 +130,12 @@ async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | N
             if models:
                 due = due.where(sync_state.c.model.in_(models))
             await conn.execute(due.values(next_sync_start=0))
-        config = WorkerConfig(runner=RunnerConfig(interval_seconds=settings.sync_interval, waiting_seconds=0))
+        runner = RunnerConfig(
+            interval_seconds=settings.sync_interval,
+            lease_seconds=settings.sync_lease_seconds,
+            waiting_seconds=0,
+        )
+        config = WorkerConfig(runner=runner)
         worker = Worker(services, config, progress=progress)
         while await worker.run_one(account_id=account_id, models=models) is not None:
             pass

@@ -47,6 +47,9 @@ from connectors.streams import Stream, StreamPage, first_request, read
 
 log = logging.getLogger("deskbridge.sync")
 
+#: The checkpoint of a dependent job whose parents were all queued for this full pass.
+ALL_PARENTS_QUEUED = b"all-parents-queued"
+
 #: Records prepared between chances for the database writes of the previous page to go on.
 PREPARE_SLICE = 250
 
@@ -344,6 +347,12 @@ class SyncRunner:
     ) -> str:
         engine = self.services.engine
         started = now_micros()
+        # A full read queues every parent once per pass, marked in the checkpoint: a run resumed
+        # after a crash, or woken again while the parent model still syncs, must not queue them all
+        # again and re-read children it already has.
+        queue_all = job.full_resync_requested or (
+            job.is_initial_sync and job.checkpoint != ALL_PARENTS_QUEUED
+        )
         async with engine.begin() as conn:
             await jobs.renew(
                 conn,
@@ -353,8 +362,9 @@ class SyncRunner:
                 last_sync_start=started,
                 run_records=0,
                 full_resync_requested=False,
+                **({"checkpoint": ALL_PARENTS_QUEUED} if queue_all else {}),
             )
-            if job.is_initial_sync or job.full_resync_requested:
+            if queue_all:
                 await _queue_all_parents(conn, job.linked_account_id, job.model, stream)
         total = 0
         while True:
@@ -406,6 +416,7 @@ class SyncRunner:
         await jobs.release(
             engine,
             job,
+            checkpoint=None,  # the pass is complete
             status="DONE",
             last_sync_result="DONE",
             last_sync_finished=finished,

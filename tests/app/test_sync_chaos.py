@@ -25,11 +25,8 @@ from sqlalchemy import select, update
 
 from app.api.state import Services
 from app.asgi import build_services
-from app.db import accounts as account_store
 from app.db import syncstate
-from app.db.accounts import NewLinkedAccount
 from app.db.tables import comments, sync_state, tickets
-from app.linking import link
 from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
@@ -40,6 +37,7 @@ from emulators.freshdesk.app import create_app as create_freshdesk
 from emulators.freshdesk.config import FreshdeskConfig
 from emulators.zendesk.app import create_app as create_zendesk
 from emulators.zendesk.config import ZendeskConfig
+from tests.support.linking import link_desk
 
 #: Per request: 8% throttled (Retry-After 0), 6% 500, 4% hung up, 4% truncated body, 3% slow.
 FAULTS = {
@@ -159,25 +157,12 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]
 
 
 async def _link(services: Services, vendor: Vendor) -> str:
-    async with services.engine.connect() as conn:
-        org = await account_store.ensure_organization(conn)
-        await conn.commit()
-        account, _token, _ = await link(
-            services,
-            conn,
-            NewLinkedAccount(
-                organization_id=org,
-                integration=vendor.name,
-                end_user_origin_id=f"chaos-{vendor.name}",
-                end_user_organization_name="Chaos",
-                end_user_email_address="admin@acme.test",
-                base_url=vendor.url,
-                credentials=vendor.credentials,
-            ),
-        )
+    account_id = await link_desk(
+        services, vendor.name, vendor.url, vendor.credentials, f"chaos-{vendor.name}"
+    )
     # The emulators do not throttle here: a sandbox quota, so only the injected 429s slow us.
-    services.limiters[account.id] = RateLimiter([Quota(requests=100_000, per=60)])
-    return account.id
+    services.limiters[account_id] = RateLimiter([Quota(requests=100_000, per=60)])
+    return account_id
 
 
 async def _settle(services: Services, account_id: str) -> int:
