@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -98,7 +99,12 @@ class Worker:
         log.info("sync worker %s stopped", self.name)
 
     async def _run(self, job: jobs.Job, slots: asyncio.Semaphore) -> None:
+        # Both lines carry the wall clock, so runs logged by several workers can be put in order.
+        key = (job.linked_account_id, job.model, job.run_id, self.name)
+        log.info("job %s/%s run %d leased by %s at %.6f", *key, time.time())
+        status = "ERROR"
         try:
-            await self.runner.run(job)
+            status = await self.runner.run(job)
         finally:
+            log.info("job %s/%s run %d %s by %s at %.6f", *key[:3], status, self.name, time.time())
             slots.release()
