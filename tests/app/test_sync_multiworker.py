@@ -126,6 +126,8 @@ def test_three_workers_share_the_jobs_of_many_accounts(postgres_url: str, desk: 
         deadline = time.monotonic() + DEADLINE
         victim = f":{workers[0].pid}:"
         while not killed_at:
+            # Frozen first, so the job it holds cannot finish between the check and the kill.
+            workers[0].send_signal(signal.SIGSTOP)
             held = _query(
                 postgres_url,
                 select(sync_state.c.linked_account_id, sync_state.c.model).where(
@@ -137,6 +139,8 @@ def test_three_workers_share_the_jobs_of_many_accounts(postgres_url: str, desk: 
                 workers[0].wait(timeout=10)
                 killed_at = time.time()
                 orphans = {(a, m) for a, m in held}
+            else:
+                workers[0].send_signal(signal.SIGCONT)
             assert time.monotonic() < deadline, "the first worker never held a lease"
             time.sleep(0.02)
 
