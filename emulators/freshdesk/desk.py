@@ -264,7 +264,7 @@ class FreshdeskDesk:
         if "description" in body:
             row["description"], row["description_text"] = (
                 f"<div>{body['description']}</div>",
-                str(body["description"]),
+                s.plain_text(str(body["description"])),
             )
         row["updated_at"] = iso(now)
         self._touch(ticket_id, row, now)

@@ -7,7 +7,9 @@ priority 1 Low .. 4 Urgent; source 1 Email, 2 Portal, 3 Phone, 7 Chat, 9 Feedbac
 
 from __future__ import annotations
 
+import html
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,16 @@ def attachment(
     }
 
 
+_BREAKS = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6])>", re.IGNORECASE)
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def plain_text(body: str) -> str:
+    """Freshdesk's ``*_text`` twin of an HTML field: tags dropped, blocks and breaks as new lines."""
+    text = html.unescape(_TAGS.sub("", _BREAKS.sub("\n", body)))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
 def conversation(
     conv_id: int,
     ticket_id: int,
@@ -76,7 +88,7 @@ def conversation(
 ) -> dict[str, Any]:
     return {
         "body": f"<div>{body}</div>",
-        "body_text": body,
+        "body_text": plain_text(body),
         "id": conv_id,
         "incoming": incoming,
         "private": private,
@@ -147,7 +159,7 @@ def ticket_row(
         "nr_due_by": None,
         "nr_escalated": False,
         "description": f"<div>{description}</div>",
-        "description_text": description,
+        "description_text": plain_text(description),
         "attachments": attachments,
     }
 

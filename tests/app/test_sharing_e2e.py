@@ -93,14 +93,21 @@ class Deskbridge:
             headers["X-Account-Token"] = token
         return await self.http.request(method, f"{self.base}{API}{path}", headers=headers, **kw)
 
-    async def link(self, name: str) -> dict[str, Any]:
+    async def link(
+        self,
+        name: str,
+        integration: str = "fakedesk",
+        credentials: dict[str, str] | None = None,
+        base_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Link desk ``name``: a fake desk by default, or any vendor (an emulator) at ``base_url``."""
         r = await self.api(
             "POST",
             "/linked-accounts",
             json={
-                "integration": "fakedesk",
-                "credentials": {"api_key": fakes.GOOD_KEY},
-                "base_url": desk_url(name),
+                "integration": integration,
+                "credentials": credentials or {"api_key": fakes.GOOD_KEY},
+                "base_url": base_url or desk_url(name),
                 "end_user_origin_id": name,
                 "end_user_organization_name": f"{name} Inc",
                 "end_user_email_address": f"admin@{name}.example",
@@ -269,12 +276,7 @@ async def test_two_desks_share_a_ticket_end_to_end(bridge: Deskbridge) -> None:
     assert b_raw["id"] in desk_b.tickets
 
     # A deactivates: B hears it, and further updates are refused.
-    r = await bridge.api("POST", f"/sharing/agreements/{a_agreement['id']}/deactivate", a["account_token"])
-    assert r.status_code == 200 and r.json()["status"] == "inactive"
-    await bridge.deliver()
-    (b_agreement,) = await agreements(bridge, b["account_token"])
-    assert (b_agreement["status"], b_agreement["deactivated_by"]) == ("inactive", "sender")
-    access = await _access_key(bridge, a["id"])
+    access = await deactivate(bridge, a, b, a_agreement["id"])
     r = await bridge.http.put(
         f"{b_url}/tickets/anything",
         content=b'{"uuid":"anything","status":"open"}',
@@ -284,6 +286,16 @@ async def test_two_desks_share_a_ticket_end_to_end(bridge: Deskbridge) -> None:
         },
     )
     assert r.status_code == 403
+
+
+async def deactivate(db: Deskbridge, a: dict[str, Any], b: dict[str, Any], agreement_id: str) -> str:
+    """A deactivates its agreement and B hears it; returns A's access key (still presented by A)."""
+    r = await db.api("POST", f"/sharing/agreements/{agreement_id}/deactivate", a["account_token"])
+    assert r.status_code == 200 and r.json()["status"] == "inactive"
+    await db.deliver()
+    (b_agreement,) = await agreements(db, b["account_token"])
+    assert (b_agreement["status"], b_agreement["deactivated_by"]) == ("inactive", "sender")
+    return await _access_key(db, a["id"])
 
 
 async def _access_key(db: Deskbridge, account_id: str) -> str:
