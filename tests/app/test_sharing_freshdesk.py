@@ -23,6 +23,7 @@ from emulators.freshdesk.app import create_app as create_freshdesk
 from emulators.freshdesk.config import FreshdeskConfig
 from tests.app import test_sharing_e2e as e2e
 from tests.app.test_sharing_e2e import Deskbridge, agreements, deactivate
+from tests.emulators import test_zendesk_sharing as zendesk_sharing
 
 # The deskbridge server and its store, as in the fake-desk end-to-end test.
 bridge, server, settings, port = e2e.bridge, e2e.server, e2e.settings, e2e.port
@@ -201,3 +202,77 @@ async def test_two_freshdesks_share_a_ticket_end_to_end(
     )
     assert r.status_code == 403, r.text
     assert len(desk_b.ticket_ids()) == tickets_before
+
+
+# --- Zendesk (its own sharing side, in the emulator) -> a Freshdesk linked in deskbridge -------------
+
+zendesk = zendesk_sharing.zendesk
+
+
+async def test_zendesk_shares_with_a_linked_freshdesk(
+    bridge: Deskbridge, zendesk: zendesk_sharing.Emulator, desks: tuple[Freshdesk, Freshdesk]
+) -> None:
+    _, desk_b = desks
+    b = await _link(bridge, "desk-b", desk_b)
+    await bridge.sync(b["id"])
+    b_before = set(desk_b.ticket_ids())
+    b_url = (await bridge.api("GET", "/sharing/url", b["account_token"])).json()["url"]
+    async with httpx.AsyncClient(base_url=zendesk.base, auth=zendesk_sharing.ZD_AUTH, timeout=30) as zd:
+        # Zendesk invites B; B accepts through deskbridge; Zendesk hears it.
+        r = await zd.post(
+            "/api/v2/sharing_agreements.json",
+            json={"sharing_agreement": {"remote_url": b_url, "name": "Acme Zendesk"}},
+        )
+        assert r.status_code == 201, r.text
+        agreement_id = r.json()["sharing_agreement"]["id"]
+        (b_agreement,) = await agreements(bridge, b["account_token"])
+        r = await bridge.api("POST", f"/sharing/agreements/{b_agreement['id']}/accept", b["account_token"])
+        assert r.status_code == 200, r.text
+        await bridge.deliver()
+        view = (await zd.get(f"/api/v2/sharing_agreements/{agreement_id}.json")).json()["sharing_agreement"]
+        assert view["status"] == "accepted"
+
+        # Zendesk shares a ticket with a private comment: it appears in the Freshdesk, the comment private.
+        tid = await zendesk_sharing.share_printer_ticket(zd, agreement_id)
+        await bridge.deliver()
+        (b_tid,) = set(desk_b.ticket_ids()) - b_before
+        b_raw = desk_b.ticket(b_tid)
+        assert b_raw["subject"] == "Printer on fire" and b_raw["status"] == OPEN
+        messages = [b_raw["description_text"], *desk_b.texts(b_tid)]
+        assert any(m.endswith("It smokes.") for m in messages), messages
+        (unplug,) = [c for c in desk_b.conversations(b_tid) if c["body_text"].endswith("Did you unplug it?")]
+        assert unplug["private"] is True
+        b_count = len(desk_b.conversations(b_tid))
+        await bridge.sync(b["id"])
+
+        # A Freshdesk agent's note reaches Zendesk as a private comment, once.
+        desk_b.api("POST", f"/tickets/{b_tid}/notes", {"body": "Partner here: on it.", "private": True})
+        await bridge.sync(b["id"])
+        await bridge.deliver()
+        zd_comments = (await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]
+        assert zd_comments[-1]["body"].endswith("Partner here: on it.") and zd_comments[-1]["public"] is False
+        count = len(zd_comments)
+
+        # Zendesk's status change reaches the Freshdesk; nothing is echoed either way.
+        r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"status": "pending"}})
+        assert r.status_code == 200, r.text
+        await bridge.deliver()
+        assert desk_b.ticket(b_tid)["status"] == PENDING
+        await bridge.sync(b["id"])
+        await bridge.deliver()
+        assert len((await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]) == count
+        assert len(desk_b.conversations(b_tid)) == b_count + 1
+
+        # Zendesk deactivates: B hears it, and nothing goes out any more.
+        r = await zd.put(
+            f"/api/v2/sharing_agreements/{agreement_id}.json",
+            json={"sharing_agreement": {"status": "inactive"}},
+        )
+        assert r.status_code == 200, r.text
+        await bridge.deliver()
+        (b_agreement,) = await agreements(bridge, b["account_token"])
+        assert b_agreement["status"] == "inactive"
+        sent = len(zendesk.sharing.sent)
+        r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"comment": {"body": "Anyone?"}}})
+        assert r.status_code == 200 and len(zendesk.sharing.sent) == sent
+        assert len(desk_b.conversations(b_tid)) == b_count + 1

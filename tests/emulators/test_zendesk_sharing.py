@@ -350,6 +350,26 @@ def zendesk() -> Iterator[Emulator]:
     emulator.stop()
 
 
+async def share_printer_ticket(zd: httpx.AsyncClient, agreement_id: int) -> int:
+    """Zendesk agent: a ticket with the customer's message and a private comment, shared; its id."""
+    r = await zd.post(
+        "/api/v2/tickets.json",
+        json={"ticket": {"subject": "Printer on fire", "comment": {"body": "It smokes."}, "tags": ["hw"]}},
+    )
+    assert r.status_code == 201, r.text
+    tid: int = r.json()["ticket"]["id"]
+    r = await zd.put(
+        f"/api/v2/tickets/{tid}.json",
+        json={"ticket": {"comment": {"body": "Did you unplug it?", "public": False}}},
+    )
+    assert r.status_code == 200, r.text
+    r = await zd.put(
+        f"/api/v2/tickets/{tid}.json", json={"ticket": {"sharing_agreement_ids": [agreement_id]}}
+    )
+    assert r.status_code == 200, r.text
+    return tid
+
+
 async def test_zendesk_emulator_shares_with_deskbridge(bridge: e2e.Deskbridge, zendesk: Emulator) -> None:
     b = await bridge.link("desk-b")
     b_url = (await bridge.api("GET", "/sharing/url", b["account_token"])).json()["url"]
@@ -370,22 +390,7 @@ async def test_zendesk_emulator_shares_with_deskbridge(bridge: e2e.Deskbridge, z
         assert view["status"] == "accepted"
 
         # A shares a ticket with its comments; it appears in B.
-        r = await zd.post(
-            "/api/v2/tickets.json",
-            json={
-                "ticket": {"subject": "Printer on fire", "comment": {"body": "It smokes."}, "tags": ["hw"]}
-            },
-        )
-        tid = r.json()["ticket"]["id"]
-        r = await zd.put(
-            f"/api/v2/tickets/{tid}.json",
-            json={"ticket": {"comment": {"body": "Did you unplug it?", "public": False}}},
-        )
-        assert r.status_code == 200, r.text
-        r = await zd.put(
-            f"/api/v2/tickets/{tid}.json", json={"ticket": {"sharing_agreement_ids": [agreement_id]}}
-        )
-        assert r.status_code == 200, r.text
+        tid = await share_printer_ticket(zd, agreement_id)
         await bridge.deliver()
         desk_b = fakes.desk(desk_url("desk-b"))
         (b_raw,) = desk_b.tickets.values()
