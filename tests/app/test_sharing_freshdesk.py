@@ -90,7 +90,9 @@ async def test_two_freshdesks_share_a_ticket_end_to_end(
     b_before = set(desk_b.ticket_ids())
 
     # A invites B; B accepts.
-    r = await bridge.api("POST", "/sharing/agreements", a["account_token"], json={"partner_url": b_url})
+    r = await bridge.api(
+        "POST", "/sharing/agreements", a["account_token"], json={"partner_url": b_url, "sync_tags": True}
+    )
     assert r.status_code == 201, r.text
     a_agreement = r.json()
     assert await bridge.deliver() == 1
@@ -132,7 +134,7 @@ async def test_two_freshdesks_share_a_ticket_end_to_end(
     # It appears in B, with its first message and the reply.
     (b_tid,) = set(desk_b.ticket_ids()) - b_before
     b_raw = desk_b.ticket(b_tid)
-    assert b_raw["subject"] == "Printer on fire" and b_raw["status"] == OPEN
+    assert b_raw["subject"] == "Printer on fire" and b_raw["status"] == OPEN and b_raw["tags"] == ["hw"]
     assert "It smokes." in b_raw["description_text"]
     (reply,) = desk_b.texts(b_tid)
     assert re.fullmatch(r"[^\n]+ \(desk-a Inc\) wrote:\nDid you unplug it\?", reply), reply
