@@ -3,11 +3,14 @@
 A job is due when ``next_sync_start`` has passed and nobody holds an unexpired lease on it. Leasing is
 one ``UPDATE`` of a row picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serializes writers
 anyway), so two workers never hold the same job; a worker that dies simply lets its lease expire and
-another takes the job over from its last checkpoint.
+another takes the job over from its last checkpoint. A lease is one run's, not its worker's: the stored
+``lease_owner`` is the worker's name plus a token of this lease, so a run that stalled past its lease
+loses it even when the same worker leased the job again.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -26,6 +29,8 @@ class Job(msgspec.Struct, kw_only=True):
     linked_account_id: str
     model: str
     owner: str
+    #: This lease's ``lease_owner``: renewals and the release count only while it is still stored.
+    lease: str
     run_id: int
     run_full: bool
     run_started_at: int | None
@@ -42,6 +47,7 @@ def _job(row: Any, owner: str) -> Job:
         linked_account_id=row.linked_account_id,
         model=row.model,
         owner=owner,
+        lease=f"{owner}#{uuid.uuid4().hex[:8]}",
         run_id=row.run_id,
         run_full=bool(row.run_full),
         run_started_at=row.run_started_at,
@@ -96,7 +102,7 @@ async def lease_next(
         await conn.execute(
             update(sync_state)
             .where(_key(job))
-            .values(lease_owner=owner, lease_expires_at=now + int(lease_seconds * SECOND))
+            .values(lease_owner=job.lease, lease_expires_at=now + int(lease_seconds * SECOND))
         )
     return job
 
@@ -110,7 +116,7 @@ async def renew(conn: AsyncConnection, job: Job, *, lease_seconds: float, **valu
     counters), or raise ``LeaseLostError`` (the transaction then rolls back)."""
     result = await conn.execute(
         update(sync_state)
-        .where(_key(job), sync_state.c.lease_owner == job.owner)
+        .where(_key(job), sync_state.c.lease_owner == job.lease)
         .values(lease_expires_at=now_micros() + int(lease_seconds * SECOND), **values)
     )
     if result.rowcount != 1:
@@ -122,7 +128,7 @@ async def release(engine: AsyncEngine, job: Job, **values: Any) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             update(sync_state)
-            .where(_key(job), sync_state.c.lease_owner == job.owner)
+            .where(_key(job), sync_state.c.lease_owner == job.lease)
             .values(lease_owner=None, lease_expires_at=None, **values)
         )
 
