@@ -74,6 +74,12 @@ def desks() -> Iterator[tuple[Freshdesk, Freshdesk]]:
             server.__exit__(None, None, None)
 
 
+async def common_id(bridge: Deskbridge, account: dict[str, Any], remote_id: int) -> str:
+    """Our id of the ticket ``remote_id`` of ``account``'s desk."""
+    r = await bridge.api("GET", "/tickets?page_size=100", account["account_token"])
+    return next(str(t["id"]) for t in r.json()["results"] if t["remote_id"] == str(remote_id))
+
+
 async def _link(bridge: Deskbridge, name: str, desk: Freshdesk) -> dict[str, Any]:
     credentials = {"domain": name, "api_key": API_KEY}
     return await bridge.link(name, "freshdesk", credentials, desk.url)
@@ -120,11 +126,7 @@ async def test_two_freshdesks_share_a_ticket_end_to_end(
     a_tid = created["id"]
     desk_a.api("POST", f"/tickets/{a_tid}/reply", {"body": "Did you unplug it?"})
     await bridge.sync(a["id"])
-    a_ticket = next(
-        t["id"]
-        for t in (await bridge.api("GET", "/tickets?page_size=100", a["account_token"])).json()["results"]
-        if t["remote_id"] == str(a_tid)
-    )
+    a_ticket = await common_id(bridge, a, a_tid)
     r = await bridge.api(
         "POST", f"/tickets/{a_ticket}/share", a["account_token"], json={"agreement": a_agreement["id"]}
     )
@@ -176,11 +178,7 @@ async def test_two_freshdesks_share_a_ticket_end_to_end(
     assert (len(desk_a.conversations(a_tid)), len(desk_b.conversations(b_tid))) == (3, 3)
 
     # Only the sharing side unshares: B cannot; A can, and B keeps an orphan.
-    b_ticket = next(
-        t["id"]
-        for t in (await bridge.api("GET", "/tickets?page_size=100", b["account_token"])).json()["results"]
-        if t["remote_id"] == str(b_tid)
-    )
+    b_ticket = await common_id(bridge, b, b_tid)
     r = await bridge.api("POST", f"/tickets/{b_ticket}/unshare", b["account_token"])
     assert r.status_code == 400, r.text
     r = await bridge.api("POST", f"/tickets/{a_ticket}/unshare", a["account_token"])
@@ -264,6 +262,11 @@ async def test_zendesk_shares_with_a_linked_freshdesk(
         await bridge.deliver()
         assert len((await zd.get(f"/api/v2/tickets/{tid}/comments.json")).json()["comments"]) == count
         assert len(desk_b.conversations(b_tid)) == b_count + 1
+
+        # B cannot unshare what it received (only the sharing side can, per the protocol).
+        b_ticket = await common_id(bridge, b, b_tid)
+        r = await bridge.api("POST", f"/tickets/{b_ticket}/unshare", b["account_token"])
+        assert r.status_code == 400 and "only the side that shared" in r.json()["detail"], r.text
 
         # Zendesk deactivates: B hears it, and nothing goes out any more.
         r = await zd.put(
