@@ -264,6 +264,9 @@ class SyncRunner:
                 if not writing.cancelled():
                     writing.exception()  # retrieved; the error that stopped us is the one raised
         async with self.services.engine.begin() as conn:
+            # Still ours? A run that stalled past its lease must not flag as deleted what the worker
+            # that took the job over has stored since (renew raises LeaseLostError otherwise).
+            await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds)
             if full:  # a complete enumeration: what it did not see is gone
                 gone = await records.mark_unseen_deleted(
                     conn, job.linked_account_id, job.model, sync_run=run_id, run_started_at=started

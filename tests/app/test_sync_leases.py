@@ -42,13 +42,6 @@ async def test_a_stalled_run_loses_its_lease_to_the_same_workers_next_run(servic
     assert row.status != "DONE" and row.run_records == 2 and row.lease_expires_at is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/sync/runner.py: after a full run's last page, the deletion pass (mark_unseen_deleted)"
-    " runs in a transaction of its own that does not check the lease, so a run that stalled before it"
-    " past its lease flags as deleted what the worker that took the job over has stored since"
-    " (renewing the lease in that transaction, as every page's does, makes this pass)",
-)
 async def test_a_stale_run_does_not_apply_its_deletions_after_losing_its_lease(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
