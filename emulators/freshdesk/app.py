@@ -113,7 +113,10 @@ def _routes(desk: FreshdeskDesk, config: FreshdeskConfig) -> list[Any]:
         page, per_page = _paging(request, config.max_page)
         includes = includes_of(request)
         ids, has_next = queries.page(dict(request.query_params.items()), page, per_page)
-        drop = [k for k in LIST_ONLY_TICKET if not (k == "description" and "description" in includes)]
+        # ``include=description`` embeds the description in both forms (HTML and plain text).
+        drop = [
+            k for k in LIST_ONLY_TICKET if not (k.startswith("description") and "description" in includes)
+        ]
         view = "list+" + ",".join(sorted(includes))
         tickets = desk.tickets
 
