@@ -3,11 +3,14 @@ completes from its checkpoint with a store equal to the vendor's data.
 
 The Zendesk emulator runs in this process on loopback, every reply delayed (its ``slow`` fault) so a
 sync lasts long enough to be killed at chosen points; a counting ASGI wrapper records every request,
-which is how the test knows what a restarted process asked for. Two scenarios:
+which is how the test knows what a restarted process asked for. Three scenarios:
 
 * ``deskbridge sync --model Ticket`` over 2,500 tickets (three export pages of 1,000): killed right
   after the first page's checkpoint is stored; the next process continues from the stored cursor —
   the export's first page is requested once in all — and ends with every ticket once.
+* ``deskbridge worker`` on SQLite and on PostgreSQL over the same 2,500 tickets (only the Ticket job
+  due): killed after the first and after the second page's checkpoint; each next worker takes the job
+  over when the dead one's lease runs out and asks for the page after the stored cursor.
 * ``deskbridge worker`` over a smaller desk: killed twice while it reads comments ticket by ticket;
   the restarted workers read only tickets not yet done (each ticket's comments requested at most twice:
   once more for the one in flight at the kill), and the store ends with exactly the vendor's comments.
@@ -28,7 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.asgi import build_services
 from app.db.engine import create_engine, migrate
@@ -44,6 +47,7 @@ LEASE_SECONDS = 2
 CREDENTIALS = {"subdomain": "acme", "email": "admin@acme.test", "api_token": "zd-api-token"}
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 DEADLINE = 120.0
+SECRET = "crash-test-secret"  # the credentials' key, the same in every process (PostgreSQL needs one)
 
 
 class Counting:
@@ -90,22 +94,28 @@ class Desk:
         return len(view["comments"])
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def _settings(database_url: str, data_dir: Path) -> Settings:
     return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}",
-        data_dir=tmp_path,
+        database_url=database_url,
+        data_dir=data_dir,
+        secret_key=SECRET,
         outbound_allow=("127.0.0.0/8",),
         sync_lease_seconds=LEASE_SECONDS,
         sync_interval=3600,
     )
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return _settings(f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}", tmp_path)
+
+
 def _env(settings: Settings) -> dict[str, str]:
     return dict(
         os.environ,
         DESKBRIDGE_DATABASE_URL=settings.database_url,
-        DESKBRIDGE_DATA_DIR=str(settings.data_dir),  # the same secret key file decrypts the credentials
+        DESKBRIDGE_DATA_DIR=str(settings.data_dir),
+        DESKBRIDGE_SECRET_KEY=SECRET,  # the same key decrypts the stored credentials
         DESKBRIDGE_OUTBOUND_ALLOW="127.0.0.0/8",
         DESKBRIDGE_SYNC_LEASE_SECONDS=str(LEASE_SECONDS),
         DESKBRIDGE_SYNC_INTERVAL="3600",
@@ -127,8 +137,9 @@ def _query(settings: Settings, statement: Any) -> list[Any]:
     async def run() -> list[Any]:
         engine = create_engine(settings.database_url)
         try:
-            async with engine.connect() as conn:
-                return list((await conn.execute(statement)).all())
+            async with engine.begin() as conn:
+                result = await conn.execute(statement)
+                return list(result.all()) if result.returns_rows else []
         finally:
             await engine.dispose()
 
@@ -257,3 +268,50 @@ def test_worker_killed_twice_while_reading_comments_finishes_the_rest(
         )
         stored = {r[0]: r[1] for r in rows}
         assert stored == {i: desk.comment_count(i) for i in desk.live_ids() if desk.comment_count(i)}
+
+
+def test_worker_killed_twice_mid_export_is_taken_over_from_its_checkpoints(
+    database_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """``deskbridge worker`` processes on each backend, killed after the export's first and second page
+    were stored; each next worker takes the job over once the dead one's lease ran out and asks for the
+    page after the stored checkpoint, never the first page again."""
+    settings = _settings(database_url, tmp_path)
+    with Desk(tickets_=2500, slow_seconds=0.4) as desk:
+        account_id = asyncio.run(_link(settings, desk.url))
+        # Only the Ticket job is due: the other models (2,500 tickets' comments) are not this test's.
+        _query(
+            settings,
+            update(sync_state)
+            .where(sync_state.c.linked_account_id == account_id, sync_state.c.model != "Ticket")
+            .values(next_sync_start=None),
+        )
+        resumed_at: list[int] = []  # index in the emulator's request log where each new worker starts
+        for pages in (1, 2):
+            procs.append(_start(settings, "worker"))
+            _kill_when(
+                procs[-1],
+                lambda: (
+                    _state(settings, account_id, "Ticket").checkpoint is not None
+                    and sum(_store_ids(settings, account_id).values()) >= 1000 * pages
+                ),
+                f"the checkpoint of export page {pages}",
+            )
+            # Killed between pages (each reply takes 0.4 s: the poll does not miss the window).
+            assert sum(_store_ids(settings, account_id).values()) == 1000 * pages
+            resumed_at.append(len(desk.counting.requests))
+        procs.append(_start(settings, "worker"))
+        deadline = time.monotonic() + DEADLINE
+        while _state(settings, account_id, "Ticket").status != "DONE":
+            assert procs[-1].poll() is None, procs[-1].stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the last worker did not finish"
+            time.sleep(0.1)
+
+        ids = _store_ids(settings, account_id)
+        assert set(ids) == desk.live_ids() and max(ids.values()) == 1
+        exports = [q for path, q in desk.counting.requests if path == EXPORT]
+        assert sum("cursor=" not in q for q in exports) == 1, exports  # page one asked by the first only
+        for start in resumed_at:
+            after = [q for path, q in desk.counting.requests[start:] if path == EXPORT]
+            assert after and "cursor=" in after[0], after  # a taken-over job goes on from its cursor
+        assert len(exports) <= 3 + 2, exports  # three pages, and at most the one in flight at each kill
