@@ -9,8 +9,10 @@ which is how the test knows what a restarted process asked for. Three scenarios:
   after the first page's checkpoint is stored; the next process continues from the stored cursor —
   the export's first page is requested once in all — and ends with every ticket once.
 * ``deskbridge worker`` on SQLite and on PostgreSQL over the same 2,500 tickets (only the Ticket job
-  due): killed after the first and after the second page's checkpoint; each next worker takes the job
-  over when the dead one's lease runs out and asks for the page after the stored cursor.
+  due): killed after the initial export's first page, then — tickets deleted at the vendor, a full
+  resync asked — after the full run's first page; each next worker takes the job over when the dead
+  one's lease runs out and asks for the page after the stored cursor, and the resumed full run flags
+  exactly the deleted tickets.
 * ``deskbridge worker`` over a smaller desk: killed twice while it reads comments ticket by ticket;
   the restarted workers read only tickets not yet done (each ticket's comments requested at most twice:
   once more for the one in flight at the kill), and the store ends with exactly the vendor's comments.
@@ -37,6 +39,7 @@ from app.asgi import build_services
 from app.db.engine import create_engine, migrate
 from app.db.tables import comments, sync_parents, sync_state, tickets
 from app.settings import Settings
+from app.timeutil import now_micros
 from emulators.common.config import RateLimit
 from emulators.common.serve import ServerThread, free_port
 from emulators.zendesk.app import create_app as create_zendesk
@@ -184,7 +187,13 @@ def _state(settings: Settings, account_id: str, model: str) -> Any:
 
 
 def _store_ids(settings: Settings, account_id: str) -> Counter[str]:
-    rows = _query(settings, select(tickets.c.remote_id).where(tickets.c.linked_account_id == account_id))
+    """Remote ids of the stored tickets not flagged deleted, with multiplicity."""
+    rows = _query(
+        settings,
+        select(tickets.c.remote_id).where(
+            tickets.c.linked_account_id == account_id, tickets.c.remote_was_deleted.is_(False)
+        ),
+    )
     return Counter(r.remote_id for r in rows)
 
 
@@ -263,55 +272,92 @@ def test_worker_killed_twice_while_reading_comments_finishes_the_rest(
             settings,
             select(tickets.c.remote_id, func.count(comments.c.id))
             .join(comments, comments.c.ticket_id == tickets.c.id)
-            .where(tickets.c.linked_account_id == account_id)
+            .where(tickets.c.linked_account_id == account_id, comments.c.remote_was_deleted.is_(False))
             .group_by(tickets.c.remote_id),
         )
         stored = {r[0]: r[1] for r in rows}
         assert stored == {i: desk.comment_count(i) for i in desk.live_ids() if desk.comment_count(i)}
 
 
-def test_worker_killed_twice_mid_export_is_taken_over_from_its_checkpoints(
+def _wait_done(settings: Settings, account_id: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while _state(settings, account_id, "Ticket").status != "DONE":
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the worker did not finish"
+        time.sleep(0.1)
+
+
+def test_worker_killed_mid_export_is_taken_over_from_its_checkpoint(
     database_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
-    """``deskbridge worker`` processes on each backend, killed after the export's first and second page
-    were stored; each next worker takes the job over once the dead one's lease ran out and asks for the
-    page after the stored checkpoint, never the first page again."""
+    """``deskbridge worker`` processes on each backend, killed after the first page of the initial export
+    was stored and again after the first page of a full resync (tickets deleted at the vendor
+    meanwhile); each time the next worker takes the job over once the dead one's lease ran out and asks
+    for the page after the stored cursor, never the first page again, and the resumed full run flags
+    exactly the deleted tickets — not the ones the killed process stored."""
     settings = _settings(database_url, tmp_path)
     with Desk(tickets_=2500, slow_seconds=0.4) as desk:
         account_id = asyncio.run(_link(settings, desk.url))
         # Only the Ticket job is due: the other models (2,500 tickets' comments) are not this test's.
+        ticket_job = (sync_state.c.linked_account_id == account_id, sync_state.c.model == "Ticket")
+        others = (sync_state.c.linked_account_id == account_id, sync_state.c.model != "Ticket")
+        _query(settings, update(sync_state).where(*others).values(next_sync_start=None))
+
+        def first_page_stored(after_run: int) -> Callable[[], bool]:
+            """The first page of a run later than ``after_run`` is stored (with its checkpoint)."""
+
+            def ready() -> bool:
+                state = _state(settings, account_id, "Ticket")
+                return bool(state.run_id > after_run and state.run_records >= 1000)
+
+            return ready
+
+        def exports_since(start: int) -> list[str]:
+            return [q for path, q in desk.counting.requests[start:] if path == EXPORT]
+
+        # 1. The initial sync, killed after its first page.
+        procs.append(_start(settings, "worker"))
+        _kill_when(procs[-1], first_page_stored(after_run=0), "the initial export's first checkpoint")
+        # Killed between pages (each reply takes 0.4 s: the poll does not miss the window).
+        assert sum(_store_ids(settings, account_id).values()) == 1000
+        taken_over = len(desk.counting.requests)
+        procs.append(_start(settings, "worker"))
+        _wait_done(settings, account_id, procs[-1])
+        initial = exports_since(0)
+        assert sum("cursor=" not in q for q in initial) == 1, initial  # page one asked by the first only
+        assert "cursor=" in exports_since(taken_over)[0]  # the taken-over job went on from its cursor
+        assert len(initial) <= 3 + 1, initial  # three pages, and at most the one in flight at the kill
+        ids = _store_ids(settings, account_id)
+        assert set(ids) == desk.live_ids() and max(ids.values()) == 1
+
+        # 2. Tickets deleted at the vendor (first, middle and last page), a full resync of tickets run by
+        # the same worker, killed after its first page.
+        deleted = {"5", "1500", "2450"}
+        for remote_id in deleted:
+            assert httpx.delete(f"{desk.url}/_emulator/tables/tickets/{remote_id}").status_code in (200, 204)
+        resync_from, initial_run = len(desk.counting.requests), _state(settings, account_id, "Ticket").run_id
         _query(
             settings,
             update(sync_state)
-            .where(sync_state.c.linked_account_id == account_id, sync_state.c.model != "Ticket")
-            .values(next_sync_start=None),
+            .where(*ticket_job)
+            .values(full_resync_requested=True, status="SYNCING", next_sync_start=now_micros()),
         )
-        resumed_at: list[int] = []  # index in the emulator's request log where each new worker starts
-        for pages in (1, 2):
-            procs.append(_start(settings, "worker"))
-            _kill_when(
-                procs[-1],
-                lambda: (
-                    _state(settings, account_id, "Ticket").checkpoint is not None
-                    and sum(_store_ids(settings, account_id).values()) >= 1000 * pages
-                ),
-                f"the checkpoint of export page {pages}",
-            )
-            # Killed between pages (each reply takes 0.4 s: the poll does not miss the window).
-            assert sum(_store_ids(settings, account_id).values()) == 1000 * pages
-            resumed_at.append(len(desk.counting.requests))
+        _kill_when(procs[-1], first_page_stored(after_run=initial_run), "the full resync's first checkpoint")
+        assert _state(settings, account_id, "Ticket").run_full
+        taken_over = len(desk.counting.requests)
         procs.append(_start(settings, "worker"))
-        deadline = time.monotonic() + DEADLINE
-        while _state(settings, account_id, "Ticket").status != "DONE":
-            assert procs[-1].poll() is None, procs[-1].stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "the last worker did not finish"
-            time.sleep(0.1)
+        _wait_done(settings, account_id, procs[-1])
+        resync = exports_since(resync_from)
+        assert sum("cursor=" not in q for q in resync) == 1, resync
+        assert "cursor=" in exports_since(taken_over)[0]
+        assert len(resync) <= 3 + 1, resync
 
         ids = _store_ids(settings, account_id)
         assert set(ids) == desk.live_ids() and max(ids.values()) == 1
-        exports = [q for path, q in desk.counting.requests if path == EXPORT]
-        assert sum("cursor=" not in q for q in exports) == 1, exports  # page one asked by the first only
-        for start in resumed_at:
-            after = [q for path, q in desk.counting.requests[start:] if path == EXPORT]
-            assert after and "cursor=" in after[0], after  # a taken-over job goes on from its cursor
-        assert len(exports) <= 3 + 2, exports  # three pages, and at most the one in flight at each kill
+        flagged = _query(
+            settings,
+            select(tickets.c.remote_id).where(
+                tickets.c.linked_account_id == account_id, tickets.c.remote_was_deleted.is_(True)
+            ),
+        )
+        assert {r.remote_id for r in flagged} == deleted
