@@ -39,6 +39,7 @@ from app.sync.worker import Worker, WorkerConfig
 from connectors.freshdesk import connector as freshdesk_connector
 from connectors.freshdesk import mapping as freshdesk_mapping
 from connectors.http import Quota, RateLimiter, RetryPolicy
+from connectors.http.clock import ScaledClock
 from connectors.streams import Stream
 from connectors.zendesk import mapping as zendesk_mapping
 from connectors.zendesk.connector import ZendeskConnector
@@ -50,7 +51,8 @@ from emulators.zendesk.app import create_app as create_zendesk
 from emulators.zendesk.config import ZendeskConfig
 from tests.support.linking import link_desk
 
-#: Per request: 8% throttled (Retry-After 0), 6% 500, 4% hung up, 4% truncated body, 3% slow.
+#: Per request: 8% throttled (Retry-After 2 s, waited out on the limiter's clock running ``SCALE``
+#: times faster), 6% 500, 4% hung up, 4% truncated body, 3% slow.
 FAULTS = {
     "rate_429": 0.08,
     "rate_500": 0.06,
@@ -58,8 +60,9 @@ FAULTS = {
     "rate_truncate": 0.04,
     "rate_slow": 0.03,
     "slow_seconds": 0.05,
-    "retry_after": 0,
+    "retry_after": 2,
 }
+SCALE = 100.0
 KINDS = ("drop", "truncate", "500", "429", "slow")
 NO_FAULTS = {k: 0.0 for k in FAULTS if k.startswith("rate_")}
 TICKETS = 200
@@ -212,13 +215,26 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]
     await svc.engine.dispose()
 
 
-async def _link(services: Services, vendor: Vendor) -> str:
+class WaitingClock(ScaledClock):
+    """Scaled time that adds up how long (in the vendor's seconds) the limiter waited."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__(scale)
+        self.waited = 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.waited += max(0.0, seconds)
+        await super().sleep(seconds)
+
+
+async def _link(services: Services, vendor: Vendor) -> tuple[str, WaitingClock]:
     account_id = await link_desk(
         services, vendor.name, vendor.url, vendor.credentials, f"chaos-{vendor.name}"
     )
     # The emulators do not throttle here: a sandbox quota, so only the injected 429s slow us.
-    services.limiters[account_id] = RateLimiter([Quota(requests=100_000, per=60)])
-    return account_id
+    clock = WaitingClock(SCALE)
+    services.limiters[account_id] = RateLimiter([Quota(requests=100_000, per=60)], clock=clock)
+    return account_id, clock
 
 
 async def _settle(services: Services, account_id: str) -> int:
@@ -331,7 +347,7 @@ async def _assert_store_equals_vendor(
 async def test_chaos_full_then_incremental_sync_ends_equal_to_the_vendor(
     services: Services, vendor: Vendor
 ) -> None:
-    account_id = await _link(services, vendor)
+    account_id, clock = await _link(services, vendor)
     vendor.faults(FAULTS | {"script": list(KINDS)})  # every kind at least once, then at random
 
     rounds = await _settle(services, account_id)
@@ -373,6 +389,8 @@ async def test_chaos_full_then_incremental_sync_ends_equal_to_the_vendor(
     assert all(first_faults.get(kind, 0) >= 1 for kind in KINDS), first_faults
     assert all(faults.get(kind, 0) > first_faults[kind] for kind in KINDS), (first_faults, faults)
     assert sum(faults.values()) >= 50, faults
+    # Every 429 said Retry-After: 2; the limiter held requests back for it (on its scaled clock).
+    assert clock.waited >= faults["429"], (clock.waited, faults["429"])  # 2 s each; pauses may overlap
     assert len(store.live) == TICKETS + len(created) - len(deleted)
     assert set(deleted) <= store.deleted
-    print(f"{vendor.name}: settled in {rounds} worker rounds; faults injected: {faults}")
+    print(f"{vendor.name}: settled in {rounds} worker rounds; waited {clock.waited:.0f} s; faults: {faults}")
