@@ -112,8 +112,17 @@ class Sharing:
         self.sent.append(reply)
         return reply.status_code
 
+    @property
+    def own_name(self) -> str:
+        """The account's name on the wire (its subdomain, also an invite's default name)."""
+        return self.desk.config.subdomain
+
     def _send_agreement(self, a: dict[str, Any], method: str, actor: int) -> int:
-        wire = {**a, "current_actor": self.actor(actor)}
+        """``name`` is the name of the party sending the payload (README-2011: the invite carries "Sender
+        Company Name", the accept "Receiver Company Name"; capture 003 "Receiver Company"). An inbound
+        agreement stores the inviter's name, so here, as the receiver, the account sends its own."""
+        name = a["name"] if a["type"] == "outbound" else self.own_name
+        wire = {**a, "name": name, "current_actor": self.actor(actor)}
         partner = a["receiver_url"] if a["type"] == "outbound" else a["sender_url"]
         token = None if method == "POST" else f"{a['uuid']}:{a['access_key']}"
         return self._send(method, f"{partner}/agreements/{a['uuid']}", dump(AGREEMENT_FIELDS, wire), token)
@@ -138,7 +147,7 @@ class Sharing:
                 "status": "pending",
                 "uuid": uuid,
                 "access_key": secrets.token_hex(20),
-                "name": body.get("name") or self.desk.config.subdomain,
+                "name": body.get("name") or self.own_name,
                 "sync_tags": bool(body.get("sync_tags", False)),
                 "sync_custom_fields": bool(body.get("sync_custom_fields", False)),
                 "allows_public_comments": bool(body.get("allows_public_comments", True)),

@@ -329,13 +329,6 @@ async def test_freshdesk_shares_with_zendesk(
         assert (await zd.get(f"/api/v2/tickets/{tid}.json")).json()["ticket"]["status"] == "solved"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Zendesk emulator bug (emulators/zendesk/sharing.py, Sharing._send_agreement): its accept PUT "
-    "re-sends the agreement's stored name, i.e. the inviter's own ('desk-b Inc'), where the protocol's "
-    "accept carries the receiver's name ('Receiver Company' in capture 003); deskbridge takes it as the "
-    "partner's name, so B writes Zendesk's comments as '... (desk-b Inc) wrote:'.",
-)
 async def test_zendesk_accept_names_zendesk(
     bridge: Deskbridge, zendesk: zendesk_sharing.Emulator, desks: tuple[fd.Freshdesk, fd.Freshdesk]
 ) -> None:

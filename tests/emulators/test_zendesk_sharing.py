@@ -229,6 +229,15 @@ async def test_accept_and_deactivate_inbound_match_the_gem(zd: httpx.AsyncClient
     body = json.loads(sent.content)
     assert_like(body, recorded["body_json"])
     assert body["status"] == "accepted" and body["access_key"] == invite["body_json"]["access_key"]
+    # The accept names its sender, the receiver (capture 003 "Receiver Company" answers 001's "Sender
+    # Company"): here the emulator's own account, not the inviter whose name the agreement stores.
+    assert (invite["body_json"]["name"], recorded["body_json"]["name"]) == (
+        "Sender Company",
+        "Receiver Company",
+    )
+    assert body["name"] == "acme"
+    assert body["current_actor"]["role"] == recorded["body_json"]["current_actor"]["role"] == "agent"
+    assert r.json()["sharing_agreement"]["name"] == "Sender Company"  # the partner's, locally
     again = await zd.put(
         f"/api/v2/sharing_agreements/{view['id']}", json={"sharing_agreement": {"status": "declined"}}
     )
@@ -238,7 +247,8 @@ async def test_accept_and_deactivate_inbound_match_the_gem(zd: httpx.AsyncClient
     )
     assert r.status_code == 200
     assert_like(json.loads(recorder.requests[-1].content), capture("005-05-deactivate-PUT")["body_json"])
-    assert json.loads(recorder.requests[-1].content)["status"] == "inactive"
+    deactivate = json.loads(recorder.requests[-1].content)
+    assert (deactivate["status"], deactivate["name"]) == ("inactive", "acme")
     missing = await zd.get("/api/v2/sharing_agreements/99")
     assert missing.status_code == 404
 
