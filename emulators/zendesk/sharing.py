@@ -5,7 +5,8 @@ Admin API (Basic/OAuth like the rest of ``/api/v2``): ``GET/POST /api/v2/sharing
 ``remote_url`` (the partner's sharing base URL) invites the partner; a PUT of ``status`` on an
 inbound agreement accepts/declines it, any ``inactive`` deactivates it; each is sent to the partner.
 A ticket is shared with ``PUT /api/v2/tickets/{id}`` carrying ``sharing_agreement_ids: [id]``;
-later comments and status changes on a shared ticket are pushed to the partner.
+later comments and status changes on a shared ticket are pushed to the partner. A ticket received from
+a partner keeps the partner's tags (on create and on later updates) when the agreement syncs tags.
 
 Protocol (no account auth, the ``X-Ticket-Sharing-Token`` instead), under ``{base_url}/sharing``:
 ``POST/PUT /sharing/agreements/{uuid}``, ``POST/PUT/DELETE /sharing/tickets/{uuid}``.
@@ -337,6 +338,7 @@ class Sharing:
             "comment": {"body": first.get("body") or first.get("html_body") or "(empty)",
                         "public": first.get("public", True) is not False},
             "requester_id": requester,
+            "tags": _synced_tags(a, wire) or [],
         }  # fmt: skip
         row, _ = self.desk.create_ticket(spec, self._user_for(first.get("author")))
         tid = int(row["id"])
@@ -368,6 +370,19 @@ class Sharing:
             shared["status"] = status
         if wire.get("subject") is not None and wire["subject"] != row.get("subject"):
             self.desk.update_ticket(tid, {"subject": wire["subject"]}, self.desk.admin_id)
+        tags = _synced_tags(shared["agreement"], wire)
+        row = self.desk.tickets.get(tid) or {}
+        if tags is not None and tags != row.get("tags") and row.get("status") != "closed":
+            self.desk.update_ticket(tid, {"tags": tags}, self._user_for(wire.get("current_actor")))
+
+
+def _synced_tags(a: dict[str, Any], wire: dict[str, Any]) -> list[str] | None:
+    """The ticket's tags when the agreement syncs them (``sync_tags``), else None = leave them alone.
+    A null or missing ``tags`` means unchanged; a list replaces the ticket's tags (``[]`` clears them)."""
+    tags = wire.get("tags")
+    if not a.get("sync_tags") or not isinstance(tags, list):
+        return None
+    return list(dict.fromkeys(t for t in tags if isinstance(t, str) and t))
 
 
 def _token(a: dict[str, Any]) -> str:

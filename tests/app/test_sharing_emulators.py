@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from connectors.http.ratelimit import Quota, RateLimiter
 from tests.app import sharing_support
@@ -338,11 +337,6 @@ async def test_zendesk_accept_names_zendesk(
     assert b_agreement["partner_name"] == "acme"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Zendesk emulator gap (emulators/zendesk/sharing.py, Sharing._create_shared/_apply): the "
-    "receiving side ignores the shared ticket's tags although the agreement syncs tags.",
-)
 async def test_zendesk_receives_shared_tags(
     bridge: Deskbridge, zendesk: zendesk_sharing.Emulator, desks: tuple[fd.Freshdesk, fd.Freshdesk]
 ) -> None:

@@ -323,6 +323,60 @@ async def test_replayed_captures(zd: httpx.AsyncClient, recorder: Recorder) -> N
     assert (await _replay(zd, "006-06-share-POST")).status_code == 403  # inactive agreement
 
 
+async def _received_ticket(zd: httpx.AsyncClient, share: str | None = None, **terms: Any) -> dict[str, Any]:
+    """Replay the captured invite (its terms changed by ``terms``), accept it, replay the captured share
+    (or ``share``); the ticket the emulator made of it."""
+    invite = json.loads(capture("001-01-invite-POST")["body_text"])
+    assert (
+        await _replay(zd, "001-01-invite-POST", content=json.dumps({**invite, **terms}))
+    ).status_code == 201
+    r = await zd.put("/api/v2/sharing_agreements/1", json={"sharing_agreement": {"status": "accepted"}})
+    assert r.status_code == 200, r.text
+    r = await _replay(zd, "006-06-share-POST", **({} if share is None else {"content": share}))
+    assert r.status_code == 201, r.text
+    app: Any = zd._transport.app  # type: ignore[attr-defined]
+    (shared,) = app.state.desk.sharing.tickets.values()
+    return (await zd.get(f"/api/v2/tickets/{shared['ticket_id']}.json")).json()["ticket"]  # type: ignore[no-any-return]
+
+
+async def _tags(zd: httpx.AsyncClient, tid: int) -> list[str]:
+    tags: list[str] = (await zd.get(f"/api/v2/tickets/{tid}.json")).json()["ticket"]["tags"]
+    return tags
+
+
+async def test_received_tags_follow_sync_tags(zd: httpx.AsyncClient) -> None:
+    """The captured invite syncs tags: the shared ticket (006) arrives with its tags; an update whose
+    ``tags`` is null (007) leaves them; one with a list replaces them, ``[]`` clears them."""
+    assert capture("001-01-invite-POST")["body_json"]["sync_tags"] is True
+    ticket = await _received_ticket(zd)
+    assert ticket["tags"] == capture("006-06-share-POST")["body_json"]["tags"] == ["billing", "vip"]
+    tid = ticket["id"]
+    update = capture("007-07-update-PUT")
+    assert update["body_json"]["tags"] is None
+    assert (await _replay(zd, "007-07-update-PUT")).status_code == 200
+    assert await _tags(zd, tid) == ["billing", "vip"]  # null = unchanged
+    changed = {**update["body_json"], "comments": [], "status": None, "tags": ["vip", "escalated", "vip"]}
+    assert (await _replay(zd, "007-07-update-PUT", content=json.dumps(changed))).status_code == 200
+    assert await _tags(zd, tid) == ["vip", "escalated"]
+    cleared = {**changed, "tags": []}
+    assert (await _replay(zd, "007-07-update-PUT", content=json.dumps(cleared))).status_code == 200
+    assert await _tags(zd, tid) == []
+
+
+async def test_received_tags_ignored_without_sync_tags(zd: httpx.AsyncClient) -> None:
+    ticket = await _received_ticket(zd, sync_tags=False)
+    assert ticket["tags"] == []
+    update = {**capture("007-07-update-PUT")["body_json"], "tags": ["vip"]}
+    assert (await _replay(zd, "007-07-update-PUT", content=json.dumps(update))).status_code == 200
+    assert await _tags(zd, ticket["id"]) == []
+
+
+async def test_received_tags_null_on_share(zd: httpx.AsyncClient) -> None:
+    share = {**capture("006-06-share-POST")["body_json"], "tags": None}
+    ticket = await _received_ticket(zd, share=json.dumps(share))
+    assert ticket["tags"] == []
+
+
 # -- end to end: the Zendesk emulator (desk A) and a deskbridge-linked fakedesk (desk B) -------------
 
 bridge, server, settings, port = e2e.bridge, e2e.server, e2e.settings, e2e.port
