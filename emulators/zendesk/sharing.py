@@ -228,6 +228,11 @@ class Sharing:
         shared = {"uuid": uuid, "ticket_id": tid, "agreement": a, "comment_ids": {}, "status": row["status"]}
         shared["orphan"] = False
         self.tickets[uuid] = shared
+        # The ticket lists "the ids of the sharing agreements used for this ticket" (OpenAPI, read-only),
+        # set by the update that shares it: that update's row (its response too), at its stamp.
+        if a["id"] not in row["sharing_agreement_ids"]:
+            row["sharing_agreement_ids"] = [*row["sharing_agreement_ids"], a["id"]]
+            self.desk.tickets.put(tid, row, self.desk.tickets.stamp(tid))
         values = {
             "uuid": uuid,
             "subject": row["subject"],

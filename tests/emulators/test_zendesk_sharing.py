@@ -168,8 +168,14 @@ def _refuse_connection(request: httpx.Request) -> httpx.Response:
 async def test_share_update_and_status_match_the_gem(zd: httpx.AsyncClient, recorder: Recorder) -> None:
     invite = await _accepted_outbound(zd, recorder)
     tid = await _new_ticket(zd)
+    before = (await zd.get(f"/api/v2/tickets/{tid}.json")).json()["ticket"]
+    assert before["sharing_agreement_ids"] == []
     r = await zd.put(f"/api/v2/tickets/{tid}.json", json={"ticket": {"sharing_agreement_ids": [1]}})
     assert r.status_code == 200, r.text
+    # The ticket now lists the agreement it is shared on, in the response and when read back.
+    assert r.json()["ticket"]["sharing_agreement_ids"] == [1]
+    after = (await zd.get(f"/api/v2/tickets/{tid}.json")).json()["ticket"]
+    assert after["sharing_agreement_ids"] == [1] and after["updated_at"] == r.json()["ticket"]["updated_at"]
     share = recorder.requests[-1]
     recorded = capture("006-06-share-POST")
     assert share.method == "POST"
