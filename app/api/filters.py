@@ -102,8 +102,8 @@ def linked(param: str, model: str, field: str, description: str, *, many: bool =
     """Records with at least one ``field`` link to the given target(s)."""
 
     def build(t: Table, name: str, _v: Hashable) -> ColumnElement[bool]:
-        return t.c.id.in_(
-            select(record_links.c.record_id).where(
+        return t.c.seq.in_(
+            select(record_links.c.record_seq).where(
                 record_links.c.linked_account_id == _bind(ACCOUNT),
                 record_links.c.model == model,
                 record_links.c.field == field,

@@ -70,22 +70,36 @@ _ROWS_PER_STATEMENT = 1024
 
 
 @lru_cache(maxsize=256)
-def _values_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], count: int) -> str:
+def _values_sql(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], count: int, returning: tuple[str, ...]
+) -> str:
     quote = dialect.identifier_preparer.quote
     row = "(" + ",".join("?" * len(columns)) + ")"
     head = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, columns))})"
-    return f"{head} VALUES {','.join([row] * count)}"
+    tail = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
+    return f"{head} VALUES {','.join([row] * count)}{tail}"
 
 
-async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys, values ready for the driver)."""
+async def insert_rows(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    """INSERT ``rows`` (dicts with the same keys, values ready for the driver); with ``returning``,
+    those columns of the inserted rows (a generated ``seq``), in no particular order."""
     if not rows:
-        return
-    if conn.dialect.paramstyle != "qmark":  # asyncpg pipelines executemany itself
-        await _executemany(conn, table, rows, None)
-        return
+        return []
+    if conn.dialect.paramstyle != "qmark":
+        if returning:  # SQLAlchemy batches these into multi-row INSERT ... RETURNING itself
+            result = await conn.execute(insert(table).returning(*(table.c[c] for c in returning)), rows)
+            return [tuple(r) for r in result]
+        await _executemany(conn, table, rows, None)  # asyncpg pipelines executemany itself
+        return []
     columns = tuple(rows[0])
     largest = min(_ROWS_PER_STATEMENT, _SQLITE_MAX_PARAMS // len(columns))
+    out: list[tuple[Any, ...]] = []
     start = 0
     while start < len(rows):
         # Few distinct row counts (multiples of 64, then powers of two): each distinct statement is
@@ -95,8 +109,12 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[Mappin
         size = left // 64 * 64 or 1 << (left.bit_length() - 1)
         chunk = rows[start : start + size]
         params = [row[c] for row in chunk for c in columns]
-        await conn.exec_driver_sql(_values_sql(conn.dialect, table, columns, size), tuple(params))
+        sql = _values_sql(conn.dialect, table, columns, size, returning)
+        result = await conn.exec_driver_sql(sql, tuple(params))
+        if returning:
+            out.extend(tuple(r) for r in result)
         start += size
+    return out
 
 
 async def update_rows(

@@ -210,6 +210,7 @@ async def write_prepared(
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     unchanged: list[str] = []
+    replaced: dict[str, int] = {}  # updated records' id -> seq: their links are rewritten
     stored: list[CommonModel] = []
     added: list[CommonModel] = []
     changed: list[CommonModel] = []
@@ -237,15 +238,18 @@ async def write_prepared(
         if sync_run is not None:  # a write-through must not erase what the running sync has seen
             row["sync_run"] = sync_run
         updates.append(row)
+        replaced[row["id"]] = old.seq
         changed.append(model)
         stored.append(model)
-    await bulk.insert_rows(conn, table, inserts)
+    # Links name records by ``seq``: the new rows' come back from the INSERT, the others' were read.
+    returning = ("id", "seq") if model_name in LINK_FIELDS else ()
+    inserted = await bulk.insert_rows(conn, table, inserts, returning=returning)
     await bulk.update_rows(conn, table, updates)
     if unchanged and sync_run is not None:
         await conn.execute(update(table).where(table.c.id.in_(unchanged)).values(sync_run=sync_run))
-    await _write_links(
-        conn, account_id, model_name, [*inserts, *updates], [row["id"] for row in updates], stored
-    )
+    if returning:
+        seqs = {**dict(inserted), **replaced}
+        await _write_links(conn, account_id, model_name, [*added, *changed], seqs, list(replaced.values()))
     return Upserted(stored, added, changed)
 
 
@@ -253,26 +257,29 @@ async def _write_links(
     conn: AsyncConnection,
     account_id: str,
     model_name: str,
-    rows: list[dict[str, Any]],
-    replaced: list[str],
-    stored: list[CommonModel],
+    models: list[CommonModel],
+    seqs: dict[str, int],
+    replaced: Sequence[int],
 ) -> None:
-    """Links of the records in ``rows``; those of ``replaced`` (updated records) are dropped first.
-    New records have none yet, so an initial sync deletes nothing."""
-    fields = LINK_FIELDS.get(model_name)
-    if not fields or not rows:
-        return
-    changed = {row["id"] for row in rows}
+    """The links of ``models`` (new and changed records; ``seqs`` maps their ids to their ``seq``).
+    Those of ``replaced`` (the changed ones' seqs) are dropped first; new records have none yet, so an
+    initial sync deletes nothing."""
     if replaced:
         await conn.execute(
             delete(record_links).where(
-                record_links.c.model == model_name, record_links.c.record_id.in_(replaced)
+                record_links.c.model == model_name, record_links.c.record_seq.in_(list(replaced))
             )
         )
+    fields = LINK_FIELDS[model_name]
     links = [
-        {"linked_account_id": account_id, "model": model_name, "record_id": m.id, "field": f, "target": t}
-        for m in stored
-        if m.id in changed
+        {
+            "linked_account_id": account_id,
+            "model": model_name,
+            "field": f,
+            "target": t,
+            "record_seq": seqs[str(m.id)],
+        }
+        for m in models
         for f in fields
         for t in _distinct(getattr(m, f))
     ]

@@ -92,7 +92,7 @@ async def test_more_rows_than_one_statement_takes(database_url: str) -> None:
         {
             "linked_account_id": account,
             "model": "Ticket",
-            "record_id": f"r{n}",
+            "record_seq": n,
             "field": "tags",
             "target": f"t{n}",
         }
@@ -103,7 +103,7 @@ async def test_more_rows_than_one_statement_takes(database_url: str) -> None:
             await _add_account(conn, account)
             await bulk.insert_rows(conn, record_links, links)
         async with engine.connect() as conn:
-            got = (await conn.execute(select(record_links.c.record_id, record_links.c.target))).all()
-        assert sorted(map(tuple, got)) == sorted((link["record_id"], link["target"]) for link in links)
+            got = (await conn.execute(select(record_links.c.record_seq, record_links.c.target))).all()
+        assert sorted(map(tuple, got)) == sorted((link["record_seq"], link["target"]) for link in links)
     finally:
         await engine.dispose()

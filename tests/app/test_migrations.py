@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from app.db.engine import create_engine, migrate
+from app.db.engine import alembic_config, create_engine, migrate
 from app.db.tables import metadata
+from tests.conftest import BACKENDS
+from tests.support import postgres as pg
 
 
 def _diff(connection: Any) -> list[Any]:
@@ -41,5 +47,84 @@ async def test_migrate_is_idempotent(database_url: str) -> None:
         await migrate(engine)  # already at head (the fixture migrated): a no-op, not an error
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store with no schema at all, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    server: pg.ThrowawayPostgres = request.getfixturevalue("postgres_server")
+    return server.create_database(f"e_{uuid.uuid4().hex[:12]}")
+
+
+def _downgrade(connection: Any, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def test_0005_moves_links_from_record_ids_to_seqs_and_back(empty_database_url: str) -> None:
+    """Links written before 0005 (by record id) still select their records after it (by seq), for
+    tickets and users alike, and a downgrade restores the ids."""
+    engine = create_engine(empty_database_url)
+    account = str(uuid.uuid4())
+    try:
+        await migrate(engine, "0004")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
+            await conn.execute(
+                text(
+                    "INSERT INTO linked_accounts (id, organization_id, integration, status, "
+                    "end_user_origin_id, end_user_organization_name, end_user_email_address, credentials, "
+                    "account_token_hash, account_token, created_at) "
+                    "VALUES (:a, 'o', 'x', 'COMPLETE', 'e', 'E', 'e@x.test', :b, 'h', :b, 0)"
+                ),
+                {"a": account, "b": b"x"},
+            )
+            for table, n in (("users", 2), ("tickets", 3)):
+                for i in range(n):
+                    await conn.execute(
+                        text(
+                            f"INSERT INTO {table} (id, linked_account_id, remote_id, created_at, "
+                            "modified_at, remote_was_deleted, data) VALUES (:id, :a, :r, 0, 0, false, :d)"
+                        ),
+                        {"id": f"{table}-{i}", "a": account, "r": str(i), "d": b"{}"},
+                    )
+            links = [
+                ("Ticket", "tickets-0", "tags", "vip"),
+                ("Ticket", "tickets-2", "tags", "vip"),
+                ("Ticket", "tickets-2", "assignees", "users-1"),
+                ("User", "users-1", "teams", "g1"),
+            ]
+            for model, record, field, target in links:
+                await conn.execute(
+                    text(
+                        "INSERT INTO record_links (linked_account_id, model, record_id, field, target) "
+                        "VALUES (:a, :m, :r, :f, :t)"
+                    ),
+                    {"a": account, "m": model, "r": record, "f": field, "t": target},
+                )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            moved = set()
+            for model, table in (("Ticket", "tickets"), ("User", "users")):
+                rows = await conn.execute(
+                    text(
+                        f"SELECT r.id, l.field, l.target FROM record_links l JOIN {table} r "
+                        "ON r.seq = l.record_seq WHERE l.model = :m AND l.linked_account_id = :a"
+                    ),
+                    {"m": model, "a": account},
+                )
+                moved |= {(model, *row) for row in rows}
+        assert moved == set(links)
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade, "0004")
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT model, record_id, field, target FROM record_links"))
+            assert {tuple(row) for row in rows} == set(links)
     finally:
         await engine.dispose()

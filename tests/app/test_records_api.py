@@ -193,6 +193,34 @@ async def test_relation_filters_take_our_ids(service: Service, desk: dict[str, A
     assert await names(service, token, account_id="00000000-0000-0000-0000-000000000000") == []
 
 
+async def test_link_filters_follow_changed_records(service: Service, desk: dict[str, Any]) -> None:
+    """A changed ticket's old assignee and tag links are replaced (links name records by seq), in a
+    batch that also adds a ticket; another linked account's identical links never match here."""
+    token = desk["token"]
+    users = {u["remote_id"]: u["id"] for u in (await service.get("/users", token)).json()["results"]}
+    await service.seed(
+        desk["id"],
+        "Ticket",
+        [
+            rec(Ticket(remote_id="t0", name="Ticket 0", assignees=["u2"], tags=["moved", "vip"])),
+            rec(Ticket(remote_id="t2", name="Ticket 2", assignees=["u2"], tags=[])),
+            rec(Ticket(remote_id="new", name="New", assignees=["u1"], tags=["vip"])),
+        ],
+    )
+    assert await names(service, token, tags="vip") == ["Ticket 0", "Ticket 1", "New"]
+    assert await names(service, token, tags="moved") == ["Ticket 0"]
+    assert await names(service, token, assignee_ids=users["u1"]) == [f"Ticket {i}" for i in (4, 6, 8)] + [
+        "New"
+    ]
+    assert "Ticket 2" in await names(service, token, assignee_ids=users["u2"])
+
+    other = await service.link(origin="customer-2", desk="desk-b")
+    await service.seed(other["id"], "Ticket", [rec(Ticket(remote_id="t0", name="B's", tags=["moved"]))])
+    assert await names(service, token, tags="moved") == ["Ticket 0"]
+    assert await names(service, other["account_token"], tags="moved") == ["B's"]
+    assert await names(service, other["account_token"], tags="vip") == []
+
+
 async def test_status_empty_selects_tickets_without_status(service: Service, desk: dict[str, Any]) -> None:
     await service.seed(desk["id"], "Ticket", [rec(Ticket(remote_id="nostatus", name="No status"))])
     assert await names(service, desk["token"], status="") == ["No status"]
