@@ -11,9 +11,13 @@ from collections.abc import Sequence
 
 from app.db import accounts as account_store
 from app.db.engine import create_engine, migrate
+from app.runtime import tune_gc
 from app.settings import Settings, from_env
 
 log = logging.getLogger("deskbridge")
+
+#: Commands that run for long and sync or serve: they get the tuned garbage collector.
+LONG_RUNNING = frozenset({"serve", "worker", "sync", "demo"})
 
 
 async def _migrate(settings: Settings) -> None:
@@ -225,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in LONG_RUNNING:
+        import app.asgi  # noqa: F401  (loaded before tune_gc freezes what is loaded)
+
+        tune_gc()
     result: int = args.func(settings, args)
     return result
 
