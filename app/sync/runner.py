@@ -52,6 +52,9 @@ ALL_PARENTS_QUEUED = b"all-parents-queued"
 
 #: Records prepared between chances for the database writes of the previous page to go on.
 PREPARE_SLICE = 250
+#: Pages read ahead of the one being prepared. Two keep the vendor busy while a page is decoded and
+#: the previous one prepared; each costs the memory of one decoded page.
+PREFETCH_PAGES = 2
 
 #: Parents (tickets) whose dependents (comments) are read per transaction batch.
 PARENT_BATCH = 50
@@ -246,7 +249,7 @@ class SyncRunner:
         try:
             # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
             async with contextlib.aclosing(
-                ahead(read(connector.client, stream, checkpoint=request))
+                ahead(read(connector.client, stream, checkpoint=request), depth=PREFETCH_PAGES)
             ) as pages:
                 async for page in pages:
                     # Only the last page's resume point matters: a cursor export's end-of-stream cursor.

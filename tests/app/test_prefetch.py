@@ -79,3 +79,30 @@ async def test_a_store_error_cancels_the_prefetch() -> None:
             raise ValueError("store failed")
     await reader.aclose()
     assert source.closed and "fetched 2" not in source.log
+
+
+async def test_depth_two_reads_two_pages_ahead_one_request_at_a_time() -> None:
+    source = Source(5)
+    seen = []
+    async for page in ahead(source.pages(), depth=2):
+        if page == 0:
+            await asyncio.sleep(0.05)  # long enough for two fetches of 0.01 s
+            # while page 0 is processed, pages 1 and 2 are fetched, and no further
+            assert "fetched 2" in source.log
+            assert "fetch 3" not in source.log
+        source.log.append(f"stored {page}")
+        seen.append(page)
+    assert seen == [0, 1, 2, 3, 4]
+    assert source.max_in_flight == 1
+    assert source.closed
+
+
+async def test_an_error_after_pages_read_ahead_comes_after_them() -> None:
+    source = Source(5, fail_at=2)
+    seen = []
+    with pytest.raises(RuntimeError, match="page 2 failed"):
+        async for page in ahead(source.pages(), depth=3):
+            await asyncio.sleep(0.03)  # the failing fetch happens meanwhile
+            seen.append(page)
+    assert seen == [0, 1]
+    assert source.closed

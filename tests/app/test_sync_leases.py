@@ -53,8 +53,8 @@ async def test_a_stale_run_does_not_apply_its_deletions_after_losing_its_lease(
     stalled = Worker(services, WorkerConfig(runner=RunnerConfig(lease_seconds=0.000001)))
     taken: list[str | None] = []
 
-    async def stall_after_the_last_page(pages: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        async with contextlib.aclosing(prefetch.ahead(pages)) as inner:
+    async def stall_after_the_last_page(pages: AsyncIterator[Any], depth: int = 1) -> AsyncIterator[Any]:
+        async with contextlib.aclosing(prefetch.ahead(pages, depth)) as inner:
             async for page in inner:
                 yield page
         # The last page is handed over: wait until it is stored with its checkpoint, then stand still
