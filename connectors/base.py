@@ -30,10 +30,32 @@ CREATE = "CREATE"
 UPDATE = "UPDATE"
 
 
+W = TypeVar("W")
+
+
+def decode_record(raw: Any, wire_type: type[W], *, strict: bool = True) -> W:
+    """One vendor record as its wire Struct.
+
+    A page read leaves each record undecoded (``msgspec.Raw``, the vendor's own bytes): decoding it
+    straight into the wire type builds only the fields we map, where a dict of every field cost more
+    than all the mapping after it. Write responses and test fixtures hand in decoded dicts.
+    """
+    if isinstance(raw, msgspec.Raw):
+        return msgspec.json.decode(raw, type=wire_type, strict=strict)
+    return msgspec.convert(raw, wire_type, strict=strict)
+
+
+def as_object(raw: Any) -> Any:
+    """A record as decoded JSON, for mappers that read fields the wire type leaves out."""
+    return msgspec.json.decode(raw) if isinstance(raw, msgspec.Raw) else raw
+
+
 class RemoteRecord(msgspec.Struct, Generic[M], kw_only=True):
     """One vendor object mapped into a common model, with what it was mapped from.
 
     ``model`` holds vendor ids in ``id``-less form: ``remote_id`` and relation fields are the vendor's.
+    ``raw`` is the vendor's record: its JSON bytes (``msgspec.Raw``) when read from a page, decoded JSON
+    when it came from a write's response; both encode to the same ``remote_data``.
     ``enum_origins`` keeps the raw vendor values behind normalized enums (``show_enum_origins``).
     """
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from connectors.base import RemoteRecord
+from connectors.base import RemoteRecord, as_object
 from connectors.http.client import VendorClient
 from connectors.http.errors import PaginationLoopError
 from connectors.http.pagination import PageRequest, Strategy
@@ -52,7 +52,9 @@ class Stream:
         records_path: Dotted path of the record list in the response body.
         pagination: The vendor's pagination strategy (a frozen Struct; see ``connectors.http``).
         to_record: Pure mapping from one raw vendor record to a ``RemoteRecord``, a ``Tombstone``, or
-            ``None`` to skip it (e.g. an agent in an end-user list).
+            ``None`` to skip it (e.g. an agent in an end-user list). The record comes undecoded
+            (``msgspec.Raw``) from pages, as a dict from writes and fixtures: mappers decode it with
+            ``connectors.base.decode_record`` (or ``as_object`` for fields outside the wire type).
         params: Fixed query parameters.
         since_param: The changed-since parameter of incremental reads; ``None`` when the vendor has none
             (then every sync is a full enumeration).
@@ -135,7 +137,7 @@ async def read(
         async for page in client.paginate(stream.pagination, run, stream.records_path):
             raw = page.records
             if parent is not None and stream.parent_key:
-                raw = [{**item, stream.parent_key: parent} for item in raw]
+                raw = [{**as_object(item), stream.parent_key: parent} for item in raw]
             records, deleted = map_records(stream, raw)
             if (
                 records

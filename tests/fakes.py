@@ -26,6 +26,7 @@ from connectors.base import (
     Download,
     ModelSupport,
     RemoteRecord,
+    as_object,
 )
 from connectors.http import BearerToken, Cursor, VendorClient
 from connectors.http.errors import AuthError, ConnectorError, NotFoundError, RejectedError
@@ -111,13 +112,15 @@ def vendor_api(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, json={"error": "not found"})
 
 
-def _ticket_or_tombstone(raw: dict[str, Any]) -> RemoteRecord[Ticket] | Tombstone:
+def _ticket_or_tombstone(raw: Any) -> RemoteRecord[Ticket] | Tombstone:
+    raw = as_object(raw)  # pages hand mappers each record's bytes
     if raw.get("state") == "deleted":
         return Tombstone(remote_id=str(raw["id"]))
     return ticket_record(raw)
 
 
-def comment_record(raw: dict[str, Any]) -> RemoteRecord[Comment]:
+def comment_record(raw: Any) -> RemoteRecord[Comment]:
+    raw = as_object(raw)
     return RemoteRecord(
         model=Comment(
             remote_id=str(raw["id"]),

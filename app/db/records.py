@@ -227,7 +227,7 @@ async def write_prepared(
         )
         if (
             _encoder.encode(same) == old.data
-            and row["remote_data"] == old.remote_data
+            and _same_json(row["remote_data"], old.remote_data)
             and row["enum_origins"] == old.enum_origins
         ):
             stored.append(same)
@@ -251,6 +251,17 @@ async def write_prepared(
         seqs = {**dict(inserted), **replaced}
         await _write_links(conn, account_id, model_name, [*added, *changed], seqs, list(replaced.values()))
     return Upserted(stored, added, changed)
+
+
+def _same_json(new: bytes | None, old: bytes | None) -> bool:
+    """Byte-equal, or equal once decoded. Records read from pages keep the vendor's own bytes as their
+    remote data, which before were re-encoded from dicts: the vendor's escapes and spacing are not a
+    change, or the first sync after the upgrade would report every record changed."""
+    if new == old:
+        return True
+    if new is None or old is None:
+        return False
+    return bool(msgspec.json.decode(new) == msgspec.json.decode(old))
 
 
 async def _write_links(

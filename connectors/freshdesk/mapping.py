@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from connectors.base import RemoteRecord
+from connectors.base import RemoteRecord, as_object, decode_record
 from connectors.freshdesk import wire
 from connectors.http.errors import RejectedError
 from connectors.streams import iso_seconds
@@ -174,7 +174,7 @@ def to_team(g: wire.Group) -> Team:
 
 
 def decode(raw: Any, kind: type[W]) -> W:
-    return msgspec.convert(raw, kind)
+    return decode_record(raw, kind)
 
 
 def ticket_record(raw: Any, base_url: str) -> RemoteRecord[Ticket]:
@@ -210,7 +210,7 @@ def comment_and_attachments(raw: Any) -> list[RemoteRecord[Any]]:
     c = decode(raw, wire.Conversation)
     path = f"{TICKETS_PATH}/{c.ticket_id}/conversations"
     # The wire list was decoded from the raw list: same length, same order.
-    pairs = zip(c.attachments or [], raw.get("attachments") or [], strict=True)
+    pairs = zip(c.attachments or [], as_object(raw).get("attachments") if c.attachments else [], strict=True)
     attachments = [_record(to_attachment(a, c.ticket_id, c.user_id), path, r) for a, r in pairs]
     return [_record(to_comment(c), path, raw), *attachments]
 

@@ -299,15 +299,36 @@ Fetch = Callable[[PageRequest], Awaitable[httpx.Response]]
 _COUNTED = (PageNumber, Offset, LinkHeader)
 
 
-def _decode(response: httpx.Response) -> Any:
+_RAW_LIST = list[msgspec.Raw]
+_RAW_OBJECT = dict[str, msgspec.Raw]
+
+
+def _decode(response: httpx.Response, records_path: str | None) -> Any:
+    """The page body, its records left undecoded: each a ``msgspec.Raw`` of the vendor's bytes.
+
+    Mappers decode a record straight into its wire type (``connectors.base.decode_record``), and its
+    bytes are its ``remote_data``; decoding every record into dicts first was the costliest step of a
+    sync's reading. Everything beside the records (cursors, links, counts) is decoded as usual.
+    """
     if not response.content:
         return None
     try:
-        return msgspec.json.decode(response.content)
+        try:
+            return _lazily(response.content, records_path.split(".") if records_path else [])
+        except msgspec.ValidationError:  # not the expected shape (null records, an index in the path)
+            return msgspec.json.decode(response.content)
     except msgspec.DecodeError:
         raise UpstreamError(
             "page body is not valid JSON", method=response.request.method, url=response.request.url
         ) from None
+
+
+def _lazily(data: bytes | msgspec.Raw, keys: list[str]) -> Any:
+    if not keys:
+        return msgspec.json.decode(data, type=_RAW_LIST)
+    head, rest = keys[0], keys[1:]
+    fields = msgspec.json.decode(data, type=_RAW_OBJECT)
+    return {k: _lazily(v, rest) if k == head else msgspec.json.decode(v) for k, v in fields.items()}
 
 
 async def paginate(
@@ -337,7 +358,7 @@ async def paginate(
     while request is not None:
         seen.add(request.to_json())
         response = await fetch(request)
-        body = _decode(response)
+        body = _decode(response, records_path)
         records = get_path(body, records_path)
         if records is None:
             records = []  # vendors omit empty collections (Help Scout drops ``_embedded``)

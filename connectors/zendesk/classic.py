@@ -26,6 +26,7 @@ from connectors.base import (
     CredentialField,
     ModelSupport,
     RemoteRecord,
+    as_object,
 )
 from connectors.http import (
     Basic,
@@ -73,11 +74,12 @@ def _as_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return v2 | {k: _time(v) for k, v in raw.items() if k.endswith("_at")}
 
 
-def to_ticket(raw: dict[str, Any]) -> list[RemoteRecord[Any]] | Tombstone:
+def to_ticket(raw: Any) -> list[RemoteRecord[Any]] | Tombstone:
     """A v1 ticket with its comments and their files (they only exist inside it).
 
     Comments have no ids of their own in v1: a comment's id is ``<ticket id>-<position>``.
     """
+    raw = as_object(raw)
     tid = raw["nice_id"]
     v2 = {
         **_as_v2(raw),
@@ -103,7 +105,11 @@ def to_ticket(raw: dict[str, Any]) -> list[RemoteRecord[Any]] | Tombstone:
 
 
 def _via_v2(to_record: Any) -> Any:
-    return lambda raw: _v1(to_record(_as_v2(raw)), raw)
+    def mapper(raw: Any) -> Any:
+        payload = as_object(raw)
+        return _v1(to_record(_as_v2(payload)), payload)
+
+    return mapper
 
 
 STREAMS: dict[str, Stream] = {

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from connectors.base import RemoteRecord
+from connectors.base import RemoteRecord, as_object, decode_record
 from connectors.http.errors import RejectedError, UpstreamError
 from connectors.streams import Tombstone
 from connectors.zendesk import wire
@@ -49,7 +49,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _decode(raw: Any, wire_type: type[W]) -> W:
-    return msgspec.convert(raw, wire_type, strict=False)
+    return decode_record(raw, wire_type, strict=False)
 
 
 def _record(model: M, path: str, raw: Any, origins: dict[str, str | None] | None = None) -> RemoteRecord[M]:
@@ -63,10 +63,10 @@ def agent_url(api_url: str | None, ticket_id: int) -> str | None:
     return f"{api_url.split('/api/v2/')[0]}/agent/tickets/{ticket_id}"
 
 
-def to_ticket(raw: dict[str, Any]) -> RemoteRecord[Ticket] | Tombstone:
-    if raw.get("status") == "deleted":
-        return Tombstone(remote_id=str(raw["id"]))
+def to_ticket(raw: Any) -> RemoteRecord[Ticket] | Tombstone:
     t = _decode(raw, wire.Ticket)
+    if t.status == "deleted":
+        return Tombstone(remote_id=str(t.id))
     model = Ticket(
         remote_id=str(t.id),
         name=t.subject or t.raw_subject,
@@ -92,7 +92,7 @@ def to_ticket(raw: dict[str, Any]) -> RemoteRecord[Ticket] | Tombstone:
     return _record(model, f"/api/v2/tickets/{t.id}.json", raw, origins)
 
 
-def to_attachment(raw: dict[str, Any], ticket_id: str | None, author: str | None) -> RemoteRecord[Attachment]:
+def to_attachment(raw: Any, ticket_id: str | None, author: str | None) -> RemoteRecord[Attachment]:
     a = _decode(raw, wire.Attachment)
     model = Attachment(
         remote_id=str(a.id),
@@ -105,9 +105,9 @@ def to_attachment(raw: dict[str, Any], ticket_id: str | None, author: str | None
     return _record(model, f"/api/v2/attachments/{a.id}.json", raw)
 
 
-def to_comment(raw: dict[str, Any], ticket_id: str | None = None) -> RemoteRecord[Comment]:
+def to_comment(raw: Any, ticket_id: str | None = None) -> RemoteRecord[Comment]:
     c = _decode(raw, wire.Comment)
-    ticket = ticket_id or _id(raw.get("ticket_id"))
+    ticket = ticket_id or (None if c.ticket_id is None else str(c.ticket_id))
     model = Comment(
         remote_id=str(c.id),
         ticket=ticket,
@@ -123,18 +123,18 @@ def to_comment(raw: dict[str, Any], ticket_id: str | None = None) -> RemoteRecor
     return _record(model, f"/api/v2/tickets/{ticket}/comments.json", raw)
 
 
-def comment_and_attachments(raw: dict[str, Any]) -> list[RemoteRecord[Any]]:
+def comment_and_attachments(raw: Any) -> list[RemoteRecord[Any]]:
     """A comment and the files attached to it (Zendesk has no attachment list of its own)."""
     comment = to_comment(raw)
     ticket, author = comment.model.ticket, comment.model.user
     files = [
         to_attachment(a, str(ticket) if ticket else None, str(author) if author else None)
-        for a in raw.get("attachments") or []
+        for a in as_object(raw).get("attachments") or []
     ]
     return [comment, *files]
 
 
-def to_contact(raw: dict[str, Any]) -> RemoteRecord[Contact] | None:
+def to_contact(raw: Any) -> RemoteRecord[Contact] | None:
     u = _decode(raw, wire.User)
     if u.role in AGENT_ROLES:
         return None
@@ -149,7 +149,7 @@ def to_contact(raw: dict[str, Any]) -> RemoteRecord[Contact] | None:
     return _record(model, f"/api/v2/users/{u.id}.json", raw)
 
 
-def to_user(raw: dict[str, Any]) -> RemoteRecord[User] | None:
+def to_user(raw: Any) -> RemoteRecord[User] | None:
     u = _decode(raw, wire.User)
     if u.role not in AGENT_ROLES:
         return None
@@ -165,7 +165,7 @@ def to_user(raw: dict[str, Any]) -> RemoteRecord[User] | None:
     return _record(model, f"/api/v2/users/{u.id}.json", raw)
 
 
-def to_account(raw: dict[str, Any]) -> RemoteRecord[Account] | Tombstone:
+def to_account(raw: Any) -> RemoteRecord[Account] | Tombstone:
     o = _decode(raw, wire.Organization)
     if o.deleted_at is not None:
         return Tombstone(remote_id=str(o.id))
@@ -173,7 +173,7 @@ def to_account(raw: dict[str, Any]) -> RemoteRecord[Account] | Tombstone:
     return _record(model, f"/api/v2/organizations/{o.id}.json", raw)
 
 
-def to_team(raw: dict[str, Any]) -> RemoteRecord[Team] | None:
+def to_team(raw: Any) -> RemoteRecord[Team] | None:
     g = _decode(raw, wire.Group)
     if g.deleted:
         return None

@@ -48,6 +48,7 @@ class Ticket(Wire):
 
 class Comment(Wire):
     id: int | str  # str: classic v1 comments have no ids; we name them ``<ticket>-<position>``
+    ticket_id: int | str | None = None  # absent from Zendesk's comments: set from the parent we read
     author_id: int | None = None
     body: str | None = None
     html_body: str | None = None

@@ -8,13 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import RemoteRecord
+from connectors.base import RemoteRecord, as_object
 from connectors.http import Cursor, PageRequest, RetryPolicy, VendorClient
 from connectors.streams import Stream, Tombstone, first_request, iso_seconds, read
 from schemas.models import Comment, Ticket
 
 
-def to_ticket(raw: dict[str, Any]) -> RemoteRecord[Ticket] | Tombstone | None:
+def to_ticket(raw: Any) -> RemoteRecord[Ticket] | Tombstone | None:
+    raw = as_object(raw)  # pages hand mappers each record's bytes
     if raw["status"] == "deleted":
         return Tombstone(remote_id=str(raw["id"]))
     if raw["status"] == "spam":

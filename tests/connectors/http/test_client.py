@@ -4,6 +4,7 @@ import logging
 import httpx
 import pytest
 
+from connectors.base import as_object
 from connectors.http import (
     IETF_DRAFT,
     AuthError,
@@ -209,7 +210,7 @@ async def test_paginate_follows_freshdesk_link_headers_with_auth_on_every_page()
     )
     first = PageRequest(url="/tickets", params={"per_page": "2", "updated_since": "2024-01-01T00:00:00Z"})
     pages = [page async for page in client.paginate(LinkHeader(), first)]
-    assert [r["id"] for p in pages for r in p.records] == [1, 2, 3]
+    assert [as_object(r)["id"] for p in pages for r in p.records] == [1, 2, 3]
     assert [str(r.url) for r in script.requests] == [
         "https://acme.freshdesk.com/api/v2/tickets?per_page=2&updated_since=2024-01-01T00%3A00%3A00Z",
         "https://acme.freshdesk.com/api/v2/tickets?page=2&per_page=2",
@@ -223,7 +224,7 @@ async def test_paginate_follows_freshdesk_link_headers_with_auth_on_every_page()
 async def test_paginate_retries_a_failed_page():
     script = Script(httpx.Response(500), httpx.Response(200, json=[{"id": 1}]))
     pages = [page async for page in make_client(script).paginate(LinkHeader(), PageRequest(url="/t"))]
-    assert pages[0].records == [{"id": 1}]
+    assert [as_object(r) for r in pages[0].records] == [{"id": 1}]
     assert len(script.requests) == 2
 
 

@@ -2,6 +2,7 @@ import httpx
 import msgspec
 import pytest
 
+from connectors.base import as_object
 from connectors.http import (
     Cursor,
     LinkHeader,
@@ -19,6 +20,13 @@ from connectors.http import (
 )
 
 NO_HEADERS: dict[str, str] = {}
+
+
+def decoded(records: list) -> list:
+    """A page's records as JSON values (``paginate`` leaves each undecoded, a ``msgspec.Raw``)."""
+    return [as_object(r) for r in records]
+
+
 ZENDESK_CBP = Cursor(cursor_path="meta.after_cursor", param="page[after]", has_more_path="meta.has_more")
 ZENDESK_INCREMENTAL = Cursor(cursor_path="after_cursor", param="cursor", end_path="end_of_stream")
 
@@ -222,7 +230,7 @@ async def collect(pages):
 async def test_paginate_yields_every_page_and_the_next_request():
     vendor = PagedVendor(list(range(5)))
     pages = await collect(paginate(vendor.fetch, ZENDESK_CBP, PageRequest(url="/t"), "tickets"))
-    assert [p.records for p in pages] == [[0, 1], [2, 3], [4]]
+    assert [decoded(p.records) for p in pages] == [[0, 1], [2, 3], [4]]
     assert [p.next.params["page[after]"] if p.next else None for p in pages] == ["2", "4", None]
     assert pages[1].request == pages[0].next
 
@@ -232,14 +240,14 @@ async def test_resuming_from_a_serialized_checkpoint():
     first = PageRequest(url="/t", params={"page[size]": "2"})
     seen, checkpoint = [], None
     async for page in paginate(vendor.fetch, ZENDESK_CBP, first, "tickets"):
-        seen += page.records
+        seen += decoded(page.records)
         checkpoint = page.next.to_json()
         if len(seen) >= 4:
             break  # the worker dies here
     resumed = PageRequest.from_json(checkpoint)
     vendor.requests.clear()
     async for page in paginate(vendor.fetch, ZENDESK_CBP, resumed, "tickets"):
-        seen += page.records
+        seen += decoded(page.records)
     assert seen == list(range(7))  # nothing lost, nothing twice
     assert vendor.requests[0].params == {"page[size]": "2", "page[after]": "4"}
 
@@ -283,7 +291,7 @@ async def test_end_of_stream_gives_the_resume_point_for_the_next_run():
 
     first = PageRequest(url="/api/v2/incremental/tickets/cursor.json", params={"start_time": "1700000000"})
     pages = await collect(paginate(incremental, ZENDESK_INCREMENTAL, first, "tickets"))
-    assert [p.records for p in pages] == [[1, 2], [3]]
+    assert [decoded(p.records) for p in pages] == [[1, 2], [3]]
     assert pages[0].resume == pages[0].next
     assert pages[1].next is None
     assert pages[1].resume.params == {"start_time": "1700000000", "cursor": "c2"}
@@ -349,4 +357,43 @@ async def test_page_numbers_with_distinct_pages_are_not_a_loop():
     pages = await collect(
         paginate(honest, PageNumber(size=2, records_path="items"), PageRequest(url="/t"), "items")
     )
-    assert [r["id"] for p in pages for r in p.records] == [0, 1, 2, 3, 4]
+    assert [r["id"] for p in pages for r in decoded(p.records)] == [0, 1, 2, 3, 4]
+
+
+def _serving(*bodies: bytes):  # type: ignore[no-untyped-def]
+    pending = list(bodies)
+
+    async def fetch(request: PageRequest) -> httpx.Response:
+        return httpx.Response(200, content=pending.pop(0), request=httpx.Request("GET", request.url))
+
+    return fetch
+
+
+async def test_records_come_undecoded_as_the_vendors_bytes():
+    body = b'{"data": {"items": [{"id": 1,  "x": "\\u00e9"}, {"id": 2}], "n": 2}, "next": null}'
+    pages = [
+        p
+        async for p in paginate(
+            _serving(body), NextUrl(next_path="next"), PageRequest(url="https://v.test/t"), "data.items"
+        )
+    ]
+    assert [type(r) for r in pages[0].records] == [msgspec.Raw, msgspec.Raw]
+    assert [bytes(r) for r in pages[0].records] == [b'{"id": 1,  "x": "\\u00e9"}', b'{"id": 2}']
+    assert pages[0].next is None
+
+
+async def test_records_of_an_unexpected_shape_are_decoded_as_before():
+    fetch = _serving(b'{"items": null, "next": "/p2"}', b'{"items": [{"id": 3}], "next": null}')
+    pages = [
+        p
+        async for p in paginate(
+            fetch, NextUrl(next_path="next"), PageRequest(url="https://v.test/t"), "items"
+        )
+    ]
+    assert [decoded(p.records) for p in pages] == [[], [{"id": 3}]]
+    with pytest.raises(PermanentError, match="not a list"):
+        await anext(
+            paginate(
+                _serving(b'{"items": {"id": 1}}'), NextUrl(next_path="n"), PageRequest(url="/t"), "items"
+            )
+        )
