@@ -135,6 +135,10 @@ class VendorClient:
         try:
             try:
                 response = await self.http.send(request, auth=self.auth or httpx.USE_CLIENT_DEFAULT)
+                # httpx links a response and its stream both ways: a cycle that holds the body (a
+                # page: megabytes) until the garbage collector next runs, so a long sync's memory
+                # grew with the pages read. send() has read and closed the body; drop the stream.
+                response.stream = httpx.ByteStream(b"")
             except httpx.RequestError as exc:
                 logger.debug("%s %s failed: %s", request.method, shown, type(exc).__name__)
                 raise UpstreamError(

@@ -1,5 +1,7 @@
 import base64
+import gc
 import logging
+import weakref
 
 import httpx
 import pytest
@@ -63,6 +65,21 @@ async def test_joins_base_url_and_returns_the_response():
     response = await make_client(script).request("GET", "/tickets.json", params={"page[size]": "2"})
     assert response.json() == {"tickets": []}
     assert str(script.requests[0].url) == f"{BASE}/tickets.json?page%5Bsize%5D=2"
+
+
+async def test_a_response_is_freed_when_let_go_not_at_the_next_garbage_collection():
+    """httpx links a response and its stream both ways; a sync page's body (megabytes) must not wait
+    in that cycle for the collector, or a long sync's memory grows with what it read."""
+    client = make_client(lambda request: httpx.Response(200, content=b"x" * 1_000_000))  # a new one each time
+    gc.disable()
+    try:
+        response = await client.request("GET", "/tickets.json")
+        assert response.content == b"x" * 1_000_000
+        freed = weakref.ref(response)
+        del response
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 async def test_429_waits_the_advised_retry_after_once():
