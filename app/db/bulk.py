@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -99,6 +100,7 @@ async def insert_rows(
         return []
     columns = tuple(rows[0])
     largest = min(_ROWS_PER_STATEMENT, _SQLITE_MAX_PARAMS // len(columns))
+    getter = itemgetter(*columns) if len(columns) > 1 else None  # C-speed dict -> values
     out: list[tuple[Any, ...]] = []
     start = 0
     while start < len(rows):
@@ -108,9 +110,13 @@ async def insert_rows(
         left = min(largest, len(rows) - start)
         size = left // 64 * 64 or 1 << (left.bit_length() - 1)
         chunk = rows[start : start + size]
-        params = [row[c] for row in chunk for c in columns]
+        params = (
+            tuple(chain.from_iterable(map(getter, chunk)))
+            if getter
+            else tuple(row[columns[0]] for row in chunk)
+        )
         sql = _values_sql(conn.dialect, table, columns, size, returning)
-        result = await conn.exec_driver_sql(sql, tuple(params))
+        result = await conn.exec_driver_sql(sql, params)
         if returning:
             out.extend(tuple(r) for r in result)
         start += size

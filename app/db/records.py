@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args, get_type_hints
 
 import msgspec
 from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import bulk
-from app.db.ids import record_id, translate
+from app.db.ids import record_id
 from app.db.reader import Reader
 from app.db.tables import RECORD_TABLES, record_links
 from app.timeutil import from_micros, now_micros, to_micros
@@ -79,12 +79,24 @@ StoredRow = Sequence[Any]
 SEQ_COLUMN, ID, DATA, REMOTE_DATA, ENUM_ORIGINS = range(5)
 
 
-def _column_value(column: str, value: Any) -> Any:
-    if isinstance(value, datetime):
-        return to_micros(value)
-    if column == "email_address" and isinstance(value, str):
-        return value.lower()
-    return value
+def _column_plan(model_name: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, Any], ...]]:
+    """The model's filter columns as (column, field) taken as they are, and (column, field, convert)
+    for those stored converted: times as microseconds, e-mail addresses lower-cased (the filter is
+    case-insensitive). Worked out once per model, not per record."""
+    hints = get_type_hints(MODELS[model_name])
+    plain: list[tuple[str, str]] = []
+    converted: list[tuple[str, str, Any]] = []
+    for column, field in COLUMNS.get(model_name, ()):
+        if datetime in get_args(hints[field]):
+            converted.append((column, field, to_micros))
+        elif column == "email_address":
+            converted.append((column, field, str.lower))
+        else:
+            plain.append((column, field))
+    return tuple(plain), tuple(converted)
+
+
+_COLUMN_PLANS = {name: _column_plan(name) for name in MODELS}
 
 
 def localize(
@@ -102,9 +114,16 @@ def localize(
     source = record.model
     if stamp is None:
         stamp = from_micros(now_micros() if now is None else now)
-    changes: dict[str, Any] = {
-        field: translate(account_id, target, getattr(source, field)) for field, target in _RELATED[model_name]
-    }
+    # ``translate``, inlined: this runs for every relation of every record a sync stores.
+    changes: dict[str, Any] = {}
+    for field, target, many in _RELATED[model_name]:
+        value = getattr(source, field)
+        if not value:  # None or [] (an empty id is no relation either)
+            continue
+        if many:
+            changes[field] = [record_id(account_id, target, str(v)) for v in value if v is not None]
+        else:
+            changes[field] = record_id(account_id, target, str(value))
     model: CommonModel = msgspec.structs.replace(
         source,
         id=record_id(account_id, model_name, str(source.remote_id)),
@@ -117,9 +136,9 @@ def localize(
     return model
 
 
-#: Per model: (relation field, target model), looked up once instead of per record.
-_RELATED: dict[str, tuple[tuple[str, str], ...]] = {
-    name: tuple((field, relation.target) for field, relation in relations.items())
+#: Per model: (relation field, target model, many), looked up once instead of per record.
+_RELATED: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    name: tuple((field, relation.target, relation.many) for field, relation in relations.items())
     for name, relations in RELATIONS.items()
 }
 
@@ -148,7 +167,7 @@ def prepare_records(
     """Pure: our ids, the API JSON, filter columns. No database access."""
     now = now_micros() if now is None else now
     stamp = from_micros(now)
-    columns = COLUMNS.get(model_name, ())
+    plain, converted = _COLUMN_PLANS[model_name]
     items: list[_Item] = []
     for record in records:
         model = localize(account_id, model_name, record, stamp=stamp)
@@ -164,8 +183,11 @@ def prepare_records(
             "remote_data": _encoder.encode([RemoteData(path=record.path, data=record.raw)]),
             "enum_origins": _encoder.encode(record.enum_origins) if record.enum_origins else None,
         }
-        for column, field in columns:
-            row[column] = _column_value(column, getattr(model, field))
+        for column, field in plain:
+            row[column] = getattr(model, field)
+        for column, field, convert in converted:
+            value = getattr(model, field)
+            row[column] = None if value is None else convert(value)
         items.append(_Item(remote_id, record, model, row))
     return Prepared(account_id, model_name, now, items)
 
