@@ -8,6 +8,7 @@ that continues it, which a sync stores as its checkpoint: an interrupted run res
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,23 +135,27 @@ async def read(
     start: PageRequest | None = checkpoint or first_request(stream, since=since, parent=parent)
     while start is not None:
         run, start = start, None
-        async for page in client.paginate(stream.pagination, run, stream.records_path):
-            raw = page.records
-            if parent is not None and stream.parent_key:
-                raw = [{**as_object(item), stream.parent_key: parent} for item in raw]
-            records, deleted = map_records(stream, raw)
-            if (
-                records
-                and stream.max_page is not None
-                and _page_number(stream, page.request) >= stream.max_page
-            ):
-                # The re-anchored request is also the checkpoint: a resumed run goes on from it.
-                start = _reanchor(stream, run, records)
-            yield StreamPage(
-                records=records, deleted=deleted, next=start or page.next, resume=start or page.resume
-            )
-            if start is not None:
-                break
+        # A top-level read asks for the next page before mapping this one; a parent's children are
+        # read one parent at a time and mostly fit one page, so they do not.
+        pages = client.paginate(stream.pagination, run, stream.records_path, read_ahead=stream.parent is None)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                raw = page.records
+                if parent is not None and stream.parent_key:
+                    raw = [{**as_object(item), stream.parent_key: parent} for item in raw]
+                records, deleted = map_records(stream, raw)
+                if (
+                    records
+                    and stream.max_page is not None
+                    and _page_number(stream, page.request) >= stream.max_page
+                ):
+                    # The re-anchored request is also the checkpoint: a resumed run goes on from it.
+                    start = _reanchor(stream, run, records)
+                yield StreamPage(
+                    records=records, deleted=deleted, next=start or page.next, resume=start or page.resume
+                )
+                if start is not None:
+                    break
 
 
 def _page_number(stream: Stream, request: PageRequest) -> int:

@@ -242,9 +242,11 @@ class SyncRunner:
             if self.progress:
                 self.progress(job.model, count)
 
-        # A three-stage pipeline: page N+2 is fetched and decoded (``ahead``) and page N+1 prepared
-        # while page N is written in the database's thread. Pages are still stored one at a time and
-        # in order, each with its checkpoint, so a crash resumes exactly as without the overlap.
+        # A pipeline: the vendor prepares the next page as soon as one is decoded (``read`` reads
+        # ahead), decoded pages are mapped up to ``PREFETCH_PAGES`` ahead (``ahead``), and page N+1 is
+        # prepared while page N is written in the database's thread. Pages are still stored one at a
+        # time and in order, each with its checkpoint, so a crash resumes exactly as without the
+        # overlap (the pages read ahead are read again).
         writing: asyncio.Task[int] | None = None
         try:
             # Closed explicitly: on an error the page being prefetched must stop now, not at GC.

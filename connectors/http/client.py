@@ -8,9 +8,10 @@ policy. Vendor connectors call ``request`` for writes and ``paginate`` for reads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
@@ -111,16 +112,23 @@ class VendorClient:
         return await self.retry.call(attempt, idempotent=safe)
 
     async def paginate(
-        self, strategy: Strategy, first: PageRequest, records_path: str | None = None
-    ) -> AsyncIterator[Page]:
+        self,
+        strategy: Strategy,
+        first: PageRequest,
+        records_path: str | None = None,
+        *,
+        read_ahead: bool = False,
+    ) -> AsyncGenerator[Page, None]:
         """Pages from ``first`` (or a saved ``Page.next``) onward; see ``pagination.paginate``.
 
         ``first.url`` is made absolute before the first page, so the vendor's relative next links
         (Salesforce's ``nextRecordsUrl``) resolve per RFC 3986 and every checkpoint is self-contained.
         """
         first = msgspec.structs.replace(first, url=str(self._resolve(first.url)))
-        async for page in pagination.paginate(self._fetch_page, strategy, first, records_path):
-            yield page
+        pages = pagination.paginate(self._fetch_page, strategy, first, records_path, read_ahead=read_ahead)
+        async with contextlib.aclosing(pages):  # stops a page read ahead when we stop
+            async for page in pages:
+                yield page
 
     async def _fetch_page(self, page: PageRequest) -> httpx.Response:
         # Page fetches are reads even when a search endpoint wants POST, so always safe to retry.

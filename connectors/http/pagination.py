@@ -19,9 +19,10 @@ Examples (vendor modules declare these next to their streams)::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -336,7 +337,9 @@ async def paginate(
     strategy: Strategy,
     first: PageRequest,
     records_path: str | None = None,
-) -> AsyncIterator[Page]:
+    *,
+    read_ahead: bool = False,
+) -> AsyncGenerator[Page, None]:
     """Fetch pages from ``first`` (or a resumed checkpoint) until ``next_request`` says stop.
 
     Args:
@@ -344,6 +347,10 @@ async def paginate(
         strategy: How the pages link.
         first: The first request, or a ``Page.next`` saved by an interrupted run.
         records_path: Where each page's records are (``None``: the body is the list).
+        read_ahead: Request the next page as soon as this one is decoded, before yielding it: the
+            vendor prepares it while the caller maps and stores this one. Still one request at a
+            time; a fetch error surfaces where the next page would have. Close the iterator when
+            stopping early (``contextlib.aclosing``), or the fetch under way runs on.
 
     Raises:
         PaginationLoopError: A page pointed to a request already made in this run, which would
@@ -355,25 +362,36 @@ async def paginate(
     seen: set[bytes] = set()
     seen_pages: set[bytes] | None = set() if isinstance(strategy, _COUNTED) else None
     request: PageRequest | None = first
-    while request is not None:
-        seen.add(request.to_json())
-        response = await fetch(request)
-        body = _decode(response, records_path)
-        records = get_path(body, records_path)
-        if records is None:
-            records = []  # vendors omit empty collections (Help Scout drops ``_embedded``)
-        if not isinstance(records, list):
-            raise PermanentError(f"records at {records_path!r} are not a list", url=request.url)
-        if seen_pages is not None and records:
-            digest = hashlib.blake2b(msgspec.json.encode(records), digest_size=16).digest()
-            if digest in seen_pages:
-                raise PaginationLoopError("vendor repeated an earlier page's records", url=request.url)
-            seen_pages.add(digest)
-        nxt = next_request(strategy, request, body, response.headers)
-        if nxt is not None and nxt.to_json() in seen:
-            raise PaginationLoopError("vendor pagination repeats a request already made", url=nxt.url)
-        resume = nxt
-        if resume is None and getattr(strategy, "end_path", None) is not None:
-            resume = next_request(_without_end(strategy), request, body, response.headers)
-        yield Page(request=request, records=records, next=nxt, resume=resume)
-        request = nxt
+    pending: asyncio.Future[httpx.Response] | None = None
+    try:
+        while request is not None:
+            seen.add(request.to_json())
+            response = await (pending if pending is not None else fetch(request))
+            pending = None
+            body = _decode(response, records_path)
+            records = get_path(body, records_path)
+            if records is None:
+                records = []  # vendors omit empty collections (Help Scout drops ``_embedded``)
+            if not isinstance(records, list):
+                raise PermanentError(f"records at {records_path!r} are not a list", url=request.url)
+            if seen_pages is not None and records:
+                digest = hashlib.blake2b(msgspec.json.encode(records), digest_size=16).digest()
+                if digest in seen_pages:
+                    raise PaginationLoopError("vendor repeated an earlier page's records", url=request.url)
+                seen_pages.add(digest)
+            nxt = next_request(strategy, request, body, response.headers)
+            if nxt is not None and nxt.to_json() in seen:
+                raise PaginationLoopError("vendor pagination repeats a request already made", url=nxt.url)
+            resume = nxt
+            if resume is None and getattr(strategy, "end_path", None) is not None:
+                resume = next_request(_without_end(strategy), request, body, response.headers)
+            if read_ahead and nxt is not None:
+                pending = asyncio.ensure_future(fetch(nxt))
+            yield Page(request=request, records=records, next=nxt, resume=resume)
+            request = nxt
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.wait([pending])  # never raises the fetch's own error, but does our cancellation
+            if not pending.cancelled():
+                pending.exception()  # retrieved: nobody asked for that page

@@ -1,3 +1,6 @@
+import asyncio
+import contextlib
+
 import httpx
 import msgspec
 import pytest
@@ -397,3 +400,63 @@ async def test_records_of_an_unexpected_shape_are_decoded_as_before():
                 _serving(b'{"items": {"id": 1}}'), NextUrl(next_path="n"), PageRequest(url="/t"), "items"
             )
         )
+
+
+class SlowVendor:
+    """Pages 0..n-1 by page number, each answered after a short wait; logs requests and answers."""
+
+    def __init__(self, n: int, fail_at: int | None = None) -> None:
+        self.n, self.fail_at = n, fail_at
+        self.log: list[str] = []
+        self.in_flight = self.max_in_flight = 0
+
+    async def fetch(self, request: PageRequest) -> httpx.Response:
+        page = int(httpx.URL(request.url).params.get("page", "0"))
+        self.log.append(f"ask {page}")
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+        finally:
+            self.in_flight -= 1
+        if page == self.fail_at:
+            raise UpstreamError(f"page {page} failed")
+        self.log.append(f"got {page}")
+        body = {"items": [page], "next": f"/t?page={page + 1}" if page + 1 < self.n else None}
+        return httpx.Response(200, json=body, request=httpx.Request("GET", request.url))
+
+
+async def test_read_ahead_asks_for_the_next_page_while_the_caller_works_on_this_one():
+    vendor = SlowVendor(3)
+    seen = []
+    strategy = NextUrl(next_path="next", keep_params=False)
+    async for page in paginate(
+        vendor.fetch, strategy, PageRequest(url="/t?page=0"), "items", read_ahead=True
+    ):
+        await asyncio.sleep(0.03)  # the caller maps and stores the page
+        vendor.log.append(f"stored {decoded(page.records)[0]}")
+        seen += decoded(page.records)
+    assert seen == [0, 1, 2]
+    assert vendor.log[:5] == ["ask 0", "got 0", "ask 1", "got 1", "stored 0"]
+    assert vendor.max_in_flight == 1
+
+
+async def test_read_ahead_stops_when_the_caller_stops_and_errors_come_in_order():
+    vendor = SlowVendor(10)
+    strategy = NextUrl(next_path="next", keep_params=False)
+    pages = paginate(vendor.fetch, strategy, PageRequest(url="/t?page=0"), "items", read_ahead=True)
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            if decoded(page.records) == [1]:
+                break
+    await asyncio.sleep(0.05)
+    assert "got 2" not in vendor.log and "ask 3" not in vendor.log  # the fetch of page 2 was cancelled
+
+    failing = SlowVendor(5, fail_at=2)
+    seen = []
+    with pytest.raises(UpstreamError, match="page 2 failed"):
+        async for page in paginate(
+            failing.fetch, strategy, PageRequest(url="/t?page=0"), "items", read_ahead=True
+        ):
+            seen += decoded(page.records)
+    assert seen == [0, 1]
