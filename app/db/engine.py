@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PAGE_SIZE = 16384
+CACHE_KIB = 32768
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -26,6 +27,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Up to 32 MiB of pages cached per connection (SQLite's default: 2 MiB). A sync inserts ids
+    # (random UUIDs) all over the id index: once that outgrew the cache, pages were read back from the
+    # file for every few inserts. Measured at 100,000 tickets: -15 % SQLite CPU, -12 % wall time, for
+    # +30 MB peak RSS (a cap, reached only by a connection that touches that much).
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
 
 
