@@ -87,7 +87,7 @@ def _column_plan(model_name: str) -> tuple[tuple[tuple[str, str], ...], tuple[tu
     plain: list[tuple[str, str]] = []
     converted: list[tuple[str, str, Any]] = []
     for column, field in COLUMNS.get(model_name, ()):
-        if datetime in get_args(hints[field]):
+        if hints[field] is datetime or datetime in get_args(hints[field]):
             converted.append((column, field, to_micros))
         elif column == "email_address":
             converted.append((column, field, str.lower))
@@ -118,7 +118,9 @@ def localize(
     changes: dict[str, Any] = {}
     for field, target, many in _RELATED[model_name]:
         value = getattr(source, field)
-        if not value:  # None or [] (an empty id is no relation either)
+        if not value:  # None, [], or "": an empty vendor id is no relation either
+            if value == "":
+                changes[field] = None
             continue
         if many:
             changes[field] = [record_id(account_id, target, str(v)) for v in value if v is not None]

@@ -64,3 +64,15 @@ async def test_raw_records_store_the_vendors_bytes_and_formatting_is_no_change(d
     modified, remote = await _stored(database_url, account)
     assert modified == 3
     assert remote == b'[{"path":"/api/v2/tickets/7.json","data":' + moved + b"}]"
+
+
+def test_an_empty_vendor_id_is_no_relation() -> None:
+    from schemas.models import Ticket
+
+    record = RemoteRecord(
+        model=Ticket(remote_id="1", contact="", assignees=[], account="9"), path="/t", raw={}
+    )
+    account = str(uuid.uuid4())
+    model = records.localize(account, "Ticket", record)
+    assert (model.contact, model.assignees) == (None, [])
+    assert model.account == records.record_id(account, "Account", "9")
