@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, select
 
-from app.db.tables import record_links
+from app.db.tables import link_targets, record_links
 from app.timeutil import to_micros
 
 #: (table, the bound parameter's name, the value's variant) -> clause.
@@ -103,11 +103,13 @@ def linked(param: str, model: str, field: str, description: str, *, many: bool =
 
     def build(t: Table, name: str, _v: Hashable) -> ColumnElement[bool]:
         return t.c.seq.in_(
-            select(record_links.c.record_seq).where(
-                record_links.c.linked_account_id == _bind(ACCOUNT),
-                record_links.c.model == model,
-                record_links.c.field == field,
-                record_links.c.target.in_(_bind(name, expanding=True)),
+            select(record_links.c.record_seq)
+            .join(link_targets, link_targets.c.key == record_links.c.target_key)
+            .where(
+                link_targets.c.linked_account_id == _bind(ACCOUNT),
+                link_targets.c.model == model,
+                link_targets.c.field == field,
+                link_targets.c.target.in_(_bind(name, expanding=True)),
             )
         )
 

@@ -21,6 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -121,6 +122,13 @@ async def insert_rows(
             out.extend(tuple(r) for r in result)
         start += size
     return out
+
+
+def insert_ignoring_duplicates(dialect: Dialect, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``table`` (SQLite and PostgreSQL spell it alike, but
+    SQLAlchemy builds it per dialect)."""
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
 
 
 async def update_rows(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import bulk
 from app.db.ids import record_id
 from app.db.reader import Reader
-from app.db.tables import RECORD_TABLES, record_links
+from app.db.tables import RECORD_TABLES, link_targets, record_links
 from app.timeutil import from_micros, now_micros, to_micros
 from connectors.base import RemoteRecord
 from schemas.models import MODELS, RELATIONS, CommonModel, RemoteData
@@ -56,7 +56,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-#: Many-valued fields kept in ``record_links`` for filtering.
+#: Many-valued fields kept in ``record_links`` (by ``link_targets``) for filtering.
 LINK_FIELDS: dict[str, tuple[str, ...]] = {
     "Ticket": ("assignees", "assigned_teams", "collections", "attachments", "tags"),
     "User": ("teams", "roles"),
@@ -302,23 +302,64 @@ async def _write_links(
     if replaced:
         await conn.execute(
             delete(record_links).where(
-                record_links.c.model == model_name, record_links.c.record_seq.in_(list(replaced))
+                record_links.c.record_seq.in_(list(replaced)),
+                record_links.c.target_key.in_(_keys_of(account_id, model_name)),
             )
         )
     fields = LINK_FIELDS[model_name]
-    links = [
-        {
-            "linked_account_id": account_id,
-            "model": model_name,
-            "field": f,
-            "target": t,
-            "record_seq": seqs[str(m.id)],
-        }
-        for m in models
-        for f in fields
-        for t in _distinct(getattr(m, f))
-    ]
-    await bulk.insert_rows(conn, record_links, links)
+    wanted = [(f, t, seqs[str(m.id)]) for m in models for f in fields for t in _distinct(getattr(m, f))]
+    if not wanted:
+        return
+    keys = await _target_keys(conn, account_id, model_name, {(f, t) for f, t, _ in wanted})
+    # In key order: a page's links go to every target it names, and the index is walked once rather
+    # than sought from its root for each row.
+    links = sorted((keys[f, t], seq) for f, t, seq in wanted)
+    await bulk.insert_rows(conn, record_links, [{"target_key": k, "record_seq": seq} for k, seq in links])
+
+
+def _keys_of(account_id: str, model_name: str) -> Select[tuple[int]]:
+    return select(link_targets.c.key).where(
+        link_targets.c.linked_account_id == account_id, link_targets.c.model == model_name
+    )
+
+
+#: Targets looked up per statement (below both backends' limits on bound parameters).
+_TARGETS_PER_QUERY = 5000
+
+
+async def _target_keys(
+    conn: AsyncConnection, account_id: str, model_name: str, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """The ``link_targets`` key of each (field, target), numbering those seen for the first time."""
+    keys = await _read_target_keys(conn, account_id, model_name, wanted)
+    missing = wanted - keys.keys()
+    if missing:
+        rows = [
+            {"linked_account_id": account_id, "model": model_name, "field": f, "target": t}
+            for f, t in sorted(missing)
+        ]
+        # Another transaction may number the same target meanwhile (a write-through during a sync):
+        # its row wins, and is read back below like ours.
+        await conn.execute(bulk.insert_ignoring_duplicates(conn.dialect, link_targets), rows)
+        keys |= await _read_target_keys(conn, account_id, model_name, missing)
+    return keys
+
+
+async def _read_target_keys(
+    conn: AsyncConnection, account_id: str, model_name: str, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    targets = sorted({t for _, t in wanted})
+    keys: dict[tuple[str, str], int] = {}
+    for start in range(0, len(targets), _TARGETS_PER_QUERY):
+        rows = await conn.execute(
+            select(link_targets.c.key, link_targets.c.field, link_targets.c.target).where(
+                link_targets.c.linked_account_id == account_id,
+                link_targets.c.model == model_name,
+                link_targets.c.target.in_(targets[start : start + _TARGETS_PER_QUERY]),
+            )
+        )
+        keys.update({(f, t): k for k, f, t in rows if (f, t) in wanted})
+    return keys
 
 
 def _distinct(values: list[str] | None) -> Sequence[str]:
@@ -461,4 +502,6 @@ async def delete_account_records(conn: AsyncConnection, account_id: str) -> None
     but SQLite only cascades with foreign keys on, so do it explicitly everywhere."""
     for table in RECORD_TABLES.values():
         await conn.execute(delete(table).where(table.c.linked_account_id == account_id))
-    await conn.execute(delete(record_links).where(record_links.c.linked_account_id == account_id))
+    keys = select(link_targets.c.key).where(link_targets.c.linked_account_id == account_id)
+    await conn.execute(delete(record_links).where(record_links.c.target_key.in_(keys)))
+    await conn.execute(delete(link_targets).where(link_targets.c.linked_account_id == account_id))

@@ -107,9 +107,8 @@ async def test_0005_moves_links_from_record_ids_to_seqs_and_back(empty_database_
                     ),
                     {"a": account, "m": model, "r": record, "f": field, "t": target},
                 )
-        await migrate(engine)
+        await migrate(engine, "0005")
         async with engine.connect() as conn:
-            assert await conn.run_sync(_diff) == []
             moved = set()
             for model, table in (("Ticket", "tickets"), ("User", "users")):
                 rows = await conn.execute(
@@ -125,6 +124,63 @@ async def test_0005_moves_links_from_record_ids_to_seqs_and_back(empty_database_
             await conn.run_sync(_downgrade, "0004")
         async with engine.connect() as conn:
             rows = await conn.execute(text("SELECT model, record_id, field, target FROM record_links"))
+            assert {tuple(row) for row in rows} == set(links)
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_numbers_link_targets_and_back(empty_database_url: str) -> None:
+    """Links of revision 0005 keep their records and targets through 0006 (one target row per
+    distinct account, model, field and value: two accounts' equal tags stay apart), and back."""
+    engine = create_engine(empty_database_url)
+    accounts = [str(uuid.uuid4()), str(uuid.uuid4())]
+    links = [
+        (accounts[0], "Ticket", "tags", "vip", 1),
+        (accounts[0], "Ticket", "tags", "vip", 3),
+        (accounts[0], "Ticket", "assignees", "u-1", 3),
+        (accounts[0], "User", "teams", "g1", 1),
+        (accounts[1], "Ticket", "tags", "vip", 2),
+    ]
+    try:
+        await migrate(engine, "0005")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
+            for account in accounts:
+                await conn.execute(
+                    text(
+                        "INSERT INTO linked_accounts (id, organization_id, integration, status, "
+                        "end_user_origin_id, end_user_organization_name, end_user_email_address, "
+                        "credentials, account_token_hash, account_token, created_at) "
+                        "VALUES (:a, 'o', 'x', 'COMPLETE', :a, 'E', 'e@x.test', :b, :a, :b, 0)"
+                    ),
+                    {"a": account, "b": b"x"},
+                )
+            for account, model, field, target, seq in links:
+                await conn.execute(
+                    text(
+                        "INSERT INTO record_links (linked_account_id, model, field, target, record_seq) "
+                        "VALUES (:a, :m, :f, :t, :s)"
+                    ),
+                    {"a": account, "m": model, "f": field, "t": target, "s": seq},
+                )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            rows = await conn.execute(
+                text(
+                    "SELECT t.linked_account_id, t.model, t.field, t.target, l.record_seq "
+                    "FROM record_links l JOIN link_targets t ON t.key = l.target_key"
+                )
+            )
+            assert {tuple(row) for row in rows} == set(links)
+            targets = (await conn.execute(text("SELECT count(*) FROM link_targets"))).scalar_one()
+            assert targets == 4  # vip twice (two accounts), u-1, g1
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade, "0005")
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT linked_account_id, model, field, target, record_seq FROM record_links")
+            )
             assert {tuple(row) for row in rows} == set(links)
     finally:
         await engine.dispose()
