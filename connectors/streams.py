@@ -8,6 +8,7 @@ that continues it, which a sync stores as its checkpoint: an interrupted run res
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ class Tombstone(msgspec.Struct, frozen=True):
 Mapped = RemoteRecord[Any] | Tombstone | None
 #: A list when one vendor object holds several records (Freshdesk conversations carry attachments).
 Mapper = Callable[[Any], Mapped | list[RemoteRecord[Any]]]
+
+
+#: Records mapped between turns of the event loop. A page of a thousand tickets maps in ~10 ms of CPU;
+#: meanwhile a sync's database thread, writing the previous page, would wait for the loop to take each
+#: statement's result.
+MAP_SLICE = 100
 
 
 def epoch_seconds(moment: datetime) -> str:
@@ -143,7 +150,7 @@ async def read(
                 raw = page.records
                 if parent is not None and stream.parent_key:
                     raw = [{**as_object(item), stream.parent_key: parent} for item in raw]
-                records, deleted = map_records(stream, raw)
+                records, deleted = await _map_sliced(stream, raw)
                 if (
                     records
                     and stream.max_page is not None
@@ -156,6 +163,21 @@ async def read(
                 )
                 if start is not None:
                     break
+
+
+async def _map_sliced(stream: Stream, raw: list[Any]) -> tuple[list[RemoteRecord[Any]], list[str]]:
+    """``map_records``, giving the event loop a turn every ``MAP_SLICE`` records."""
+    if len(raw) <= MAP_SLICE:
+        return map_records(stream, raw)
+    records: list[RemoteRecord[Any]] = []
+    deleted: list[str] = []
+    for start in range(0, len(raw), MAP_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        mapped, gone = map_records(stream, raw[start : start + MAP_SLICE])
+        records += mapped
+        deleted += gone
+    return records, deleted
 
 
 def _page_number(stream: Stream, request: PageRequest) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from connectors import streams
 from connectors.base import RemoteRecord, as_object
 from connectors.http import Cursor, PageRequest, RetryPolicy, VendorClient
 from connectors.streams import Stream, Tombstone, first_request, iso_seconds, read
@@ -66,6 +70,41 @@ async def test_read_maps_records_tombstones_and_skips() -> None:
     assert [p.deleted for p in pages] == [["2"], [], []]
     assert seen[0].url.params["since"] == "1704067200" and seen[0].url.params["per_page"] == "2"
     assert pages[-1].next is None
+
+
+async def test_a_large_page_maps_in_slices_in_order_letting_other_tasks_run() -> None:
+    n = streams.MAP_SLICE * 3 + 7
+    statuses = ("open", "deleted", "spam")
+    body = {"tickets": [{"id": i, "status": statuses[i % 3], "subject": f"t{i}"} for i in range(n)]}
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _request: httpx.Response(200, json=body)),
+        base_url="https://v.example",
+    )
+    turns = 0  # turns another task got
+    seen_at: list[int] = []  # ``turns`` when each record was mapped
+
+    def counting(raw: Any) -> RemoteRecord[Ticket] | Tombstone | None:
+        seen_at.append(turns)
+        return to_ticket(raw)
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    try:
+        stream = dataclasses.replace(TICKETS, to_record=counting)
+        (page,) = [p async for p in read(VendorClient(http, retry=RetryPolicy.for_tests()), stream)]
+    finally:
+        task.cancel()
+    assert [r.model.remote_id for r in page.records] == [str(i) for i in range(0, n, 3)]
+    assert page.deleted == [str(i) for i in range(1, n, 3)]
+    # Within a slice nothing else runs; between slices the other task does.
+    slices = [seen_at[i : i + streams.MAP_SLICE] for i in range(0, n, streams.MAP_SLICE)]
+    assert all(len(set(part)) == 1 for part in slices)
+    assert all(b[0] > a[0] for a, b in itertools.pairwise(slices))
 
 
 async def test_resume_from_a_checkpoint_reads_the_rest_only() -> None:
