@@ -239,10 +239,10 @@ RECORD_TABLES: dict[str, Table] = {
 #: Many-valued fields (a ticket's assignees, teams, tags): one row per value, for list filters. Each
 #: distinct (account, model, field, value) is numbered once in ``link_targets``; a link is then two
 #: integers, (target_key, record_seq). A sync page names hundreds of targets (a thousand tickets, two
-#: hundred assignees), so its links land in hundreds of places of the filter's index; with the strings
-#: in every key (~100 bytes a row) that rewrote ~20 MB of index pages per page's commit, half of all
-#: the bytes a full sync wrote. Measured at 100,000 tickets: links 56 MB -> ~7 MB, bytes written by
-#: the sync 4.3 GB -> 2.4 GB, SQLite's time inserting links 1.6 s -> 0.3 s.
+#: hundred assignees), so its links land in hundreds of places of the filter's index, and every page's
+#: commit rewrote those index pages; with the strings in every key (~100 bytes a row) that was half of
+#: all the bytes a full sync wrote. Measured at 100,000 tickets: links 56 MB -> ~7 MB, bytes written
+#: by the sync 4.3 GB -> 2.4 GB, SQLite's time inserting links 1.6 s -> 0.3 s.
 link_targets = Table(
     "link_targets",
     metadata,
