@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
+from connectors.aio import settle_unwanted
+
 T = TypeVar("T")
 
 _END = object()
@@ -52,11 +54,7 @@ async def ahead(items: AsyncIterator[T], depth: int = 1) -> AsyncGenerator[T, No
             slots.release()  # taken: the next fetch may start while the caller works on this one
             yield item
     finally:
-        if not fetcher.done():
-            fetcher.cancel()
-        await asyncio.wait([fetcher])  # never raises the fetch's own error, but does our cancellation
-        if not fetcher.cancelled():
-            fetcher.exception()  # retrieved (fetch errors went through the queue)
+        await settle_unwanted(fetcher, cancel=True)  # its errors went through the queue
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()

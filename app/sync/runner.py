@@ -34,6 +34,7 @@ from app.sync.prefetch import ahead
 from app.timeutil import from_micros, now_micros
 from app.vendors import connector_for
 from app.webhooks import hooks as webhooks
+from connectors.aio import settle_unwanted
 from connectors.base import Connector, RemoteRecord
 from connectors.http.errors import (
     AuthError,
@@ -265,10 +266,9 @@ class SyncRunner:
                 await settle(writing)
         finally:
             # On a failure, the page already handed over is stored (or fails) before the error goes on.
+            # The error that stopped us is the one raised, not the write's.
             if writing is not None:
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()  # retrieved; the error that stopped us is the one raised
+                await settle_unwanted(writing, cancel=False)
         async with self.services.engine.begin() as conn:
             # Still ours? A run that stalled past its lease must not flag as deleted what the worker
             # that took the job over has stored since (renew raises LeaseLostError otherwise).

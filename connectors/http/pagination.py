@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import httpx
 import msgspec
 
+from connectors.aio import settle_unwanted
 from connectors.http.errors import PaginationLoopError, PermanentError, UpstreamError
 
 ParamValue = str | list[str]
@@ -390,8 +391,5 @@ async def paginate(
             yield Page(request=request, records=records, next=nxt, resume=resume)
             request = nxt
     finally:
-        if pending is not None:
-            pending.cancel()
-            await asyncio.wait([pending])  # never raises the fetch's own error, but does our cancellation
-            if not pending.cancelled():
-                pending.exception()  # retrieved: nobody asked for that page
+        if pending is not None:  # a page nobody asked for
+            await settle_unwanted(pending, cancel=True)
