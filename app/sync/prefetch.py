@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
-from connectors.aio import settle_unwanted
+from connectors.http.tasks import settle_unwanted
 
 T = TypeVar("T")
 

@@ -34,7 +34,6 @@ from app.sync.prefetch import ahead
 from app.timeutil import from_micros, now_micros
 from app.vendors import connector_for
 from app.webhooks import hooks as webhooks
-from connectors.aio import settle_unwanted
 from connectors.base import Connector, RemoteRecord
 from connectors.http.errors import (
     AuthError,
@@ -44,6 +43,7 @@ from connectors.http.errors import (
     TransientError,
 )
 from connectors.http.pagination import PageRequest
+from connectors.http.tasks import settle_unwanted
 from connectors.streams import Stream, StreamPage, first_request, read
 
 log = logging.getLogger("deskbridge.sync")

@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import httpx
 import msgspec
 
-from connectors.aio import settle_unwanted
 from connectors.http.errors import PaginationLoopError, PermanentError, UpstreamError
+from connectors.http.tasks import settle_unwanted
 
 ParamValue = str | list[str]
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from connectors.aio import settle_unwanted
+from connectors.http.tasks import settle_unwanted
 
 
 async def test_cancel_stops_work_started_ahead() -> None:

@@ -1,4 +1,4 @@
-"""Small asyncio helpers shared by the paging toolkit and the sync pipeline."""
+"""Small asyncio helpers for the paging toolkit (and the sync pipeline built on it)."""
 
 from __future__ import annotations
 
