@@ -73,6 +73,10 @@ class Stream:
         parent_key: For vendors whose child records do not name their parent (Zendesk comments), the
             raw key set to the parent's vendor id before mapping.
         docs: The vendor documentation of the endpoint.
+        carries: Other common models whose records come in this stream's pages and are read nowhere
+            else (Zendesk's users export holds Contacts and Users; comments carry their Attachments).
+            They have no stream of their own: a sync stores them with the carrier's pages, and their
+            sync status follows the carrier's runs. Tombstones still name the stream's own model.
     """
 
     model: str
@@ -91,6 +95,12 @@ class Stream:
     #: changed-since the last record's ``remote_updated_at`` instead of paging deeper, so such a stream
     #: must list oldest changes first. Top-level streams only.
     max_page: int | None = None
+    carries: tuple[str, ...] = ()
+
+
+def carrier_of(streams: Mapping[str, Stream], model: str) -> Stream | None:
+    """The stream whose pages carry ``model``'s records, when ``model`` has no stream of its own."""
+    return next((s for s in streams.values() if model in s.carries), None)
 
 
 class StreamPage(msgspec.Struct, frozen=True, kw_only=True):

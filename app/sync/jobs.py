@@ -11,6 +11,7 @@ loses it even when the same worker leased the job again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -123,13 +124,53 @@ async def renew(conn: AsyncConnection, job: Job, *, lease_seconds: float, **valu
         raise LeaseLostError(f"lost the lease on {job.model} of {job.linked_account_id}")
 
 
-async def release(engine: AsyncEngine, job: Job, **values: Any) -> None:
-    """Save the outcome and give the job back (only if we still hold it)."""
+#: What a carried model's row takes over from its carrier's (``Stream.carries``): its status, not the
+#: carrier's schedule, checkpoint or lease.
+MIRRORED = frozenset(
+    {
+        "status",
+        "last_sync_start",
+        "last_sync_result",
+        "last_sync_finished",
+        "data_fresh_as_of",
+        "is_initial_sync",
+        "last_error",
+        "sync_status_reason",
+        "full_resync_requested",
+    }
+)
+
+
+async def release(
+    engine: AsyncEngine,
+    job: Job,
+    *,
+    carried: Mapping[str, Mapping[str, Any]] | None = None,
+    **values: Any,
+) -> None:
+    """Save the outcome and give the job back (only if we still hold it). ``carried`` maps the models
+    whose records the job's stream carries to values of their own (record counts); they take the
+    outcome over in the same transaction, so their status never lags the carrier's."""
     async with engine.begin() as conn:
-        await conn.execute(
+        result = await conn.execute(
             update(sync_state)
             .where(_key(job), sync_state.c.lease_owner == job.lease)
             .values(lease_owner=None, lease_expires_at=None, **values)
+        )
+        if carried and result.rowcount == 1:
+            await mirror(conn, job, carried, **values)
+
+
+async def mirror(
+    conn: AsyncConnection, job: Job, carried: Mapping[str, Mapping[str, Any]], **values: Any
+) -> None:
+    """Carry the ``MIRRORED`` part of ``values`` (the carrier's) over to the ``carried`` models' rows."""
+    shared = {k: v for k, v in values.items() if k in MIRRORED}
+    for model, own in carried.items():
+        await conn.execute(
+            update(sync_state)
+            .where(sync_state.c.linked_account_id == job.linked_account_id, sync_state.c.model == model)
+            .values(**shared, **own)
         )
 
 

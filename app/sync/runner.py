@@ -44,7 +44,7 @@ from connectors.http.errors import (
 )
 from connectors.http.pagination import PageRequest
 from connectors.http.tasks import settle_unwanted
-from connectors.streams import Stream, StreamPage, first_request, read
+from connectors.streams import Stream, StreamPage, carrier_of, first_request, read
 
 log = logging.getLogger("deskbridge.sync")
 
@@ -63,6 +63,10 @@ PARENT_BATCH = 50
 MAX_ATTEMPTS = 8
 
 Progress = Callable[[str, int], None]
+#: Records stored per common model (a page, a run): a stream's pages may carry several models.
+Counts = dict[str, int]
+#: Models a job's stream carries -> values of their own to save with the carrier's outcome.
+Carried = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,20 @@ class SyncRunner:
 
     async def _run(self, job: Job, account: LinkedAccountRecord) -> str:
         engine = self.services.engine
+        # The models whose records the job's stream carries: every outcome below is theirs too.
+        carried: Carried = {}
         try:
             connector = connector_for(self.services, account)
             stream = connector.streams.get(job.model)
             if stream is None:
+                # Never scheduled on its own: read with its carrier, whose runs set its status, or
+                # not read at all. ("CARRIED" names this lease's outcome in logs, not a sync status.)
+                if carrier_of(connector.streams, job.model) is not None:
+                    await jobs.release(engine, job, next_sync_start=None)
+                    return "CARRIED"
                 await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
                 return "DISABLED"
+            carried = _carried(stream)
             if stream.parent:
                 return await self._run_dependent(job, connector, stream, account)
             return await self._run_stream(job, connector, stream, account)
@@ -117,7 +129,7 @@ class SyncRunner:
             log.warning("lease lost on %s/%s; another worker continues", job.linked_account_id, job.model)
             return "SYNCING"
         except AuthError as exc:
-            await self._finish_failed(job, f"credentials refused: {exc}", retry_in=None)
+            await self._finish_failed(job, f"credentials refused: {exc}", retry_in=None, carried=carried)
             async with engine.begin() as conn:
                 await account_store.set_status(conn, job.linked_account_id, "RELINK_NEEDED", str(exc))
                 # Every model of the account stops until it is relinked (linking requeues them).
@@ -130,6 +142,7 @@ class SyncRunner:
             await jobs.release(
                 engine,
                 job,
+                carried=carried,
                 status="SYNCING",
                 sync_status_reason="RATE_LIMITED",
                 next_sync_start=now_micros() + int(wait * SECOND),
@@ -138,12 +151,15 @@ class SyncRunner:
         except TransientError as exc:
             attempts = job.attempts + 1
             if attempts >= MAX_ATTEMPTS:
-                await self._finish_failed(job, str(exc), retry_in=self.config.interval_seconds)
+                await self._finish_failed(
+                    job, str(exc), retry_in=self.config.interval_seconds, carried=carried
+                )
                 return "FAILED"
             backoff = min(2**attempts * 5.0, 900.0)
             await jobs.release(
                 engine,
                 job,
+                carried=carried,
                 status="PARTIALLY_SYNCED",
                 last_sync_result="PARTIALLY_SYNCED",
                 attempts=attempts,
@@ -152,17 +168,28 @@ class SyncRunner:
             )
             return "PARTIALLY_SYNCED"
         except PermanentError as exc:
-            await self._finish_failed(job, str(exc), retry_in=self.config.interval_seconds, restart=True)
+            await self._finish_failed(
+                job, str(exc), retry_in=self.config.interval_seconds, restart=True, carried=carried
+            )
             return "FAILED"
         except Exception as exc:  # a bug: keep the worker alive, report honestly, retry later
             log.exception("sync of %s/%s failed", job.linked_account_id, job.model)
             await self._finish_failed(
-                job, f"internal error: {type(exc).__name__}", retry_in=self.config.interval_seconds
+                job,
+                f"internal error: {type(exc).__name__}",
+                retry_in=self.config.interval_seconds,
+                carried=carried,
             )
             return "FAILED"
 
     async def _finish_failed(
-        self, job: Job, error: str, *, retry_in: float | None, restart: bool = False
+        self,
+        job: Job,
+        error: str,
+        *,
+        retry_in: float | None,
+        restart: bool = False,
+        carried: Carried,
     ) -> None:
         values: dict[str, Any] = {
             "status": "FAILED",
@@ -175,7 +202,7 @@ class SyncRunner:
         }
         if restart:
             values["checkpoint"] = None
-        await jobs.release(self.services.engine, job, **values)
+        await jobs.release(self.services.engine, job, carried=carried, **values)
 
     # --- top-level streams -------------------------------------------------------------------------
 
@@ -197,6 +224,12 @@ class SyncRunner:
             overlap = timedelta(seconds=self.config.since_overlap_seconds)
             first = first_request(stream, since=since - overlap if since else None)
         run_id, started = job.run_id + 1, now_micros()
+        values: dict[str, Any] = {
+            "status": "SYNCING",
+            "last_sync_start": started,
+            "full_resync_requested": False,
+            "sync_status_reason": None,
+        }
         async with self.services.engine.begin() as conn:
             await jobs.renew(
                 conn,
@@ -206,12 +239,10 @@ class SyncRunner:
                 run_started_at=started,
                 run_full=full,
                 run_records=0,
-                status="SYNCING",
-                last_sync_start=started,
                 checkpoint=first.to_json(),
-                full_resync_requested=False,
-                sync_status_reason=None,
+                **values,
             )
+            await jobs.mirror(conn, job, _with(_carried(stream), run_records=0), **values)
         return first, run_id, started, full
 
     async def _run_stream(
@@ -220,36 +251,34 @@ class SyncRunner:
         request, run_id, started, full = await self._start(job, stream)
         dependents = [s.model for s in connector.streams.values() if s.parent == job.model]
         resume: bytes | None = None
-        total = 0
+        totals: Counts = {}
 
-        async def store(page: StreamPage, prepared: list[records.Prepared], resume: bytes | None) -> int:
+        async def store(page: StreamPage, prepared: list[records.Prepared], resume: bytes | None) -> Counts:
             async with self.services.engine.begin() as conn:
-                count = await self._store_page(conn, job, page, prepared, run_id, dependents, account)
+                counts = await self._store_page(
+                    conn, job, stream, page, prepared, run_id, dependents, account
+                )
                 await jobs.renew(
                     conn,
                     job,
                     lease_seconds=self.config.lease_seconds,
                     checkpoint=page.next.to_json() if page.next else None,
-                    run_records=total + count,
+                    run_records=totals.get(job.model, 0) + counts[job.model],
                     resume=resume,
                 )
-            return count
+            return counts
 
-        async def settle(task: asyncio.Task[int]) -> None:
+        async def settle(task: asyncio.Task[Counts]) -> None:
             # Progress is reported here, not in the task: an exception from the callback (Ctrl-C in
             # the CLI) must reach this coroutine, not the event loop.
-            nonlocal total
-            count = await task
-            total += count
-            if self.progress:
-                self.progress(job.model, count)
+            self._add(totals, await task)
 
         # A pipeline: the vendor prepares the next page as soon as one is decoded (``read`` reads
         # ahead), decoded pages are mapped up to ``PREFETCH_PAGES`` ahead (``ahead``), and page N+1 is
         # prepared while page N is written in the database's thread. Pages are still stored one at a
         # time and in order, each with its checkpoint, so a crash resumes exactly as without the
         # overlap (the pages read ahead are read again).
-        writing: asyncio.Task[int] | None = None
+        writing: asyncio.Task[Counts] | None = None
         try:
             # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
             async with contextlib.aclosing(
@@ -274,15 +303,17 @@ class SyncRunner:
             # that took the job over has stored since (renew raises LeaseLostError otherwise).
             await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds)
             if full:  # a complete enumeration: what it did not see is gone
-                gone = await records.mark_unseen_deleted(
-                    conn, job.linked_account_id, job.model, sync_run=run_id, run_started_at=started
-                )
-                if not job.is_initial_sync:  # webhooks: {Model}.removed
-                    await webhooks.record_changes(conn, account, job.model, removed=gone)
+                for model in (job.model, *stream.carries):
+                    gone = await records.mark_unseen_deleted(
+                        conn, job.linked_account_id, model, sync_run=run_id, run_started_at=started
+                    )
+                    if not job.is_initial_sync:  # webhooks: {Model}.removed
+                        await webhooks.record_changes(conn, account, model, removed=gone)
         finished = now_micros()
         await jobs.release(
             self.services.engine,
             job,
+            carried=_counted(_carried(stream), totals),
             status="DONE",
             last_sync_result="DONE",
             last_sync_finished=finished,
@@ -322,21 +353,25 @@ class SyncRunner:
         self,
         conn: AsyncConnection,
         job: Job,
+        stream: Stream,
         page: StreamPage,
         prepared: list[records.Prepared],
         run_id: int,
         dependents: Sequence[str],
         account: LinkedAccountRecord,
-    ) -> int:
+    ) -> Counts:
         # Webhooks: per-record events, in this page's transaction. None during an initial sync: Merge
         # does not flood receivers with one ``added`` per record; they get ``sync_completed`` instead.
         notify = not job.is_initial_sync
         parents: set[str] = set(page.deleted)
+        counts: Counts = {job.model: len(page.deleted)}
         for part in prepared:
             model = part.model_name
-            upserted = await records.write_prepared(
-                conn, part, sync_run=run_id if model == job.model else None
-            )
+            counts[model] = counts.get(model, 0) + len(part.items)
+            # The run's mark (deletion by diff) goes on what the stream enumerates: its model and the
+            # models it carries; records of other models a page mentions are not a full list of them.
+            seen = model == job.model or model in stream.carries
+            upserted = await records.write_prepared(conn, part, sync_run=run_id if seen else None)
             if model == job.model:
                 parents.update(item.remote_id for item in part.items)
             if notify:
@@ -347,13 +382,21 @@ class SyncRunner:
             if notify:
                 await webhooks.record_changes(conn, account, job.model, removed=gone)
         await _queue_parents(conn, job.linked_account_id, dependents, parents)
-        return len(page.records) + len(page.deleted)
+        return counts
+
+    def _add(self, totals: Counts, counts: Counts) -> None:
+        """Add a page's counts to the run's, reporting progress per model."""
+        for model, count in counts.items():
+            totals[model] = totals.get(model, 0) + count
+            if self.progress:
+                self.progress(model, count)
 
     # --- dependent streams (comments of tickets) ---------------------------------------------------
 
     async def _run_dependent(
         self, job: Job, connector: Connector, stream: Stream, account: LinkedAccountRecord
     ) -> str:
+        carried = _carried(stream)
         engine = self.services.engine
         started = now_micros()
         # A full read queues every parent once per pass, marked in the checkpoint: a run resumed
@@ -362,20 +405,24 @@ class SyncRunner:
         queue_all = job.full_resync_requested or (
             job.is_initial_sync and job.checkpoint != ALL_PARENTS_QUEUED
         )
+        values: dict[str, Any] = {
+            "status": "SYNCING",
+            "last_sync_start": started,
+            "full_resync_requested": False,
+        }
         async with engine.begin() as conn:
             await jobs.renew(
                 conn,
                 job,
                 lease_seconds=self.config.lease_seconds,
-                status="SYNCING",
-                last_sync_start=started,
                 run_records=0,
-                full_resync_requested=False,
+                **values,
                 **({"checkpoint": ALL_PARENTS_QUEUED} if queue_all else {}),
             )
+            await jobs.mirror(conn, job, _with(carried, run_records=0), **values)
             if queue_all:
                 await _queue_all_parents(conn, job.linked_account_id, job.model, stream)
-        total = 0
+        totals: Counts = {}
         while True:
             async with engine.connect() as conn:
                 batch = (
@@ -392,7 +439,9 @@ class SyncRunner:
             if not batch:
                 break
             for parent, queued_at in batch:
-                total += await self._read_children(job, connector, stream, parent, queued_at, total, account)
+                counts = await self._read_children(job, connector, stream, parent, queued_at, totals, account)
+                self._add(totals, counts)
+        total = totals.get(job.model, 0)
         async with engine.connect() as conn:
             parent_state = await jobs.state_of(conn, job.linked_account_id, stream.parent or "")
         parent_status = "DONE" if parent_state is None else parent_state.status
@@ -402,6 +451,7 @@ class SyncRunner:
             await jobs.release(
                 engine,
                 job,
+                carried=_counted(carried, totals),
                 status="PARTIALLY_SYNCED",
                 last_sync_result="PARTIALLY_SYNCED",
                 last_sync_finished=finished,
@@ -415,6 +465,7 @@ class SyncRunner:
             await jobs.release(
                 engine,
                 job,
+                carried=_counted(carried, totals),
                 status="SYNCING",
                 sync_status_reason="WAITING_ON_OTHER_MODELS",
                 run_records=total,
@@ -425,6 +476,7 @@ class SyncRunner:
         await jobs.release(
             engine,
             job,
+            carried=_counted(carried, totals),
             checkpoint=None,  # the pass is complete
             status="DONE",
             last_sync_result="DONE",
@@ -447,10 +499,10 @@ class SyncRunner:
         stream: Stream,
         parent: str,
         queued_at: int,
-        total: int,
+        totals: Counts,
         account: LinkedAccountRecord,
-    ) -> int:
-        count = 0
+    ) -> Counts:
+        counts: Counts = {job.model: 0}
         try:
             pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
         except NotFoundError:
@@ -462,7 +514,10 @@ class SyncRunner:
         prepared = [await self._prepare_page(job, page) for page in pages]
         async with self.services.engine.begin() as conn:
             for page, parts in zip(pages, prepared, strict=True):
-                count += await self._store_page(conn, job, page, parts, 0, (), account)
+                for model, count in (
+                    await self._store_page(conn, job, stream, page, parts, 0, (), account)
+                ).items():
+                    counts[model] = counts.get(model, 0) + count
             if parent_gone and stream.parent:
                 gone = await records.mark_children_deleted(
                     conn, job.linked_account_id, job.model, stream.parent, parent
@@ -478,10 +533,27 @@ class SyncRunner:
                     sync_parents.c.queued_at <= queued_at,
                 )
             )
-            await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds, run_records=total + count)
-        if self.progress:
-            self.progress(job.model, count)
-        return count
+            await jobs.renew(
+                conn,
+                job,
+                lease_seconds=self.config.lease_seconds,
+                run_records=totals.get(job.model, 0) + counts[job.model],
+            )
+        return counts
+
+
+def _carried(stream: Stream) -> Carried:
+    """The models ``stream`` carries, each never scheduled on its own: its carrier's runs read it."""
+    return {model: {"next_sync_start": None} for model in stream.carries}
+
+
+def _with(carried: Carried, **values: Any) -> Carried:
+    return {model: {**own, **values} for model, own in carried.items()}
+
+
+def _counted(carried: Carried, totals: Counts) -> Carried:
+    """The carried models' own values at the end of a run: what it stored of each."""
+    return {model: {**own, "run_records": totals.get(model, 0)} for model, own in carried.items()}
 
 
 async def _queue_parents(

@@ -89,6 +89,7 @@ COMMENTS = _list(
     mapping.comment_and_attachments,
     "#list_all_ticket_notes",
     parent="Ticket",
+    carries=("Attachment",),
 )
 
 

@@ -136,8 +136,21 @@ def comment_and_attachments(raw: Any) -> list[RemoteRecord[Any]]:
 
 def to_contact(raw: Any) -> RemoteRecord[Contact] | None:
     u = _decode(raw, wire.User)
-    if u.role in AGENT_ROLES:
-        return None
+    return None if u.role in AGENT_ROLES else _contact(u, raw)
+
+
+def to_user(raw: Any) -> RemoteRecord[User] | None:
+    u = _decode(raw, wire.User)
+    return _user(u, raw) if u.role in AGENT_ROLES else None
+
+
+def to_contact_or_user(raw: Any) -> RemoteRecord[Contact] | RemoteRecord[User]:
+    """One users-export record: agents and admins are Users, everyone else (end users) a Contact."""
+    u = _decode(raw, wire.User)
+    return _user(u, raw) if u.role in AGENT_ROLES else _contact(u, raw)
+
+
+def _contact(u: wire.User, raw: Any) -> RemoteRecord[Contact]:
     model = Contact(
         remote_id=str(u.id),
         name=u.name,
@@ -149,10 +162,7 @@ def to_contact(raw: Any) -> RemoteRecord[Contact] | None:
     return _record(model, f"/api/v2/users/{u.id}.json", raw)
 
 
-def to_user(raw: Any) -> RemoteRecord[User] | None:
-    u = _decode(raw, wire.User)
-    if u.role not in AGENT_ROLES:
-        return None
+def _user(u: wire.User, raw: Any) -> RemoteRecord[User]:
     photo = u.photo or {}
     model = User(
         remote_id=str(u.id),

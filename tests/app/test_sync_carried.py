@@ -1,0 +1,168 @@
+"""Models carried by another model's stream (``Stream.carries``): Zendesk's users export holds both
+Contacts (end users) and Users (agents, admins), and a comment's Attachments come with it. The export is
+read once for both; the carried models' records are stored and enumerated with the carrier's pages, and
+their sync status follows the carrier's runs (the outcome, the counts, deletions found by a full pass).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.api.state import Services
+from app.asgi import build_services
+from app.db import syncstate
+from app.db.tables import attachments, contacts, sync_state, users
+from app.settings import Settings
+from app.sync.runner import RunnerConfig
+from app.sync.worker import Worker, WorkerConfig
+from connectors.http import RetryPolicy
+from emulators.common.config import RateLimit
+from emulators.common.serve import ServerThread, free_port
+from emulators.zendesk.app import create_app
+from emulators.zendesk.config import ZendeskConfig
+from tests.support.linking import link_desk
+
+CREDENTIALS = {"subdomain": "acme", "email": "admin@acme.test", "api_token": "zd-api-token"}
+USERS_EXPORT = "/api/v2/incremental/users/cursor.json"
+
+
+@pytest.fixture
+def emulator() -> Iterator[tuple[str, Any]]:
+    port = free_port()
+    app = create_app(ZendeskConfig(tickets=12, seed=5, rate_limit=RateLimit(enabled=False)))
+    with ServerThread(app, port=port):
+        yield f"http://127.0.0.1:{port}", app
+
+
+@pytest.fixture
+def desk(emulator: tuple[str, Any]) -> str:
+    return emulator[0]
+
+
+@pytest.fixture
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Services, Counter[str]]]:
+    paths: Counter[str] = Counter()
+
+    async def count(request: httpx.Request) -> None:
+        paths[request.url.path] += 1
+
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path, secret_key="k", outbound_allow=("127.0.0.0/8",)
+    )
+    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [count]})
+    services = build_services(settings, http_client=http, retry=RetryPolicy.for_tests(attempts=2))
+    yield services, paths
+    await http.aclose()
+    await services.engine.dispose()
+
+
+def worker(services: Services) -> Worker:
+    return Worker(services, WorkerConfig(runner=RunnerConfig(interval_seconds=3600, waiting_seconds=0)))
+
+
+def people(url: str) -> tuple[set[str], set[str]]:
+    """The emulator's (end users, agents and admins) by id: its own truth."""
+    with httpx.Client(base_url=url) as http:
+        ids = http.get("/_emulator/tables/users").json()["ids"]
+        roles = {str(i): http.get(f"/_emulator/tables/users/{i}").json()["role"] for i in ids}
+    return {i for i, r in roles.items() if r == "end-user"}, {i for i, r in roles.items() if r != "end-user"}
+
+
+async def stored(services: Services, table: Any, account: str) -> dict[str, bool]:
+    """remote id -> flagged deleted, of what the store holds for ``account``."""
+    async with services.engine.connect() as conn:
+        rows = await conn.execute(
+            select(table.c.remote_id, table.c.remote_was_deleted).where(table.c.linked_account_id == account)
+        )
+        return {r.remote_id: bool(r.remote_was_deleted) for r in rows}
+
+
+async def state(services: Services, account: str) -> dict[str, Any]:
+    async with services.engine.connect() as conn:
+        rows = await conn.execute(select(sync_state).where(sync_state.c.linked_account_id == account))
+        return {r.model: r for r in rows}
+
+
+async def test_one_pass_over_the_users_export_stores_contacts_and_users(
+    desk: str, services: tuple[Services, Counter[str]]
+) -> None:
+    svc, paths = services
+    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "carried")
+    paths.clear()
+    await worker(svc).run_until_idle()
+
+    assert paths[USERS_EXPORT] == 1  # one page holds them all; read for Contacts and Users at once
+    end_users, agents = people(desk)
+    assert end_users and agents, "the seeded desk should have both kinds; the case would prove nothing"
+    assert await stored(svc, contacts, account) == dict.fromkeys(end_users, False)
+    assert await stored(svc, users, account) == dict.fromkeys(agents, False)
+
+    st = await state(svc, account)
+    contact, user = st["Contact"], st["User"]
+    assert (contact.status, user.status) == ("DONE", "DONE")
+    assert user.last_sync_result == "DONE" and user.is_initial_sync is False
+    # The same run: the same start, freshness and finish.
+    assert user.last_sync_start == contact.last_sync_start
+    assert user.data_fresh_as_of == contact.data_fresh_as_of is not None
+    assert user.last_sync_finished == contact.last_sync_finished
+    # Each model counts its own records; a carried model is never scheduled on its own.
+    assert (contact.run_records, user.run_records) == (len(end_users), len(agents))
+    assert user.next_sync_start is None and contact.next_sync_start is not None
+    # Attachments come with comments: DONE with them, counted, not "DISABLED".
+    attachment_ids = await stored(svc, attachments, account)
+    assert attachment_ids, "the seeded desk should have attachments"
+    assert st["Attachment"].status == "DONE"
+    assert st["Attachment"].run_records == len(attachment_ids)
+    assert st["Attachment"].data_fresh_as_of == st["Comment"].data_fresh_as_of
+
+
+async def test_a_full_resync_finds_agents_gone_from_the_export(
+    emulator: tuple[str, Any], services: tuple[Services, Counter[str]]
+) -> None:
+    desk, app = emulator
+    svc, paths = services
+    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "carried")
+    await worker(svc).run_until_idle()
+    _end_users, agents = people(desk)
+    gone = sorted(agents - {"5100000000000"})[0]  # not the admin the connector authenticates as
+    # Permanently deleted, without a trace in the export: only a full pass can tell.
+    app.state.desk.users.purge(int(gone))
+    _, left = people(desk)
+    assert gone not in left
+
+    async with svc.engine.begin() as conn:
+        await syncstate.request_resync(conn, account)
+    paths.clear()
+    await worker(svc).run_until_idle()
+
+    assert paths[USERS_EXPORT] == 1
+    flagged = await stored(svc, users, account)
+    assert flagged[gone] is True
+    assert {i for i, deleted in flagged.items() if not deleted} == left
+    st = await state(svc, account)
+    assert st["User"].status == "DONE" and st["User"].full_resync_requested is False
+
+
+async def test_a_carrier_that_fails_fails_its_carried_models_too(
+    desk: str, services: tuple[Services, Counter[str]]
+) -> None:
+    svc, _paths = services
+    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "carried")
+    async with httpx.AsyncClient(base_url=desk) as http:  # every API request answers 500 from now on
+        assert (await http.put("/_emulator/faults", json={"rate_500": 1.0})).status_code == 200
+    w = worker(svc)
+    for model in ("User", "Contact"):  # the carried job first: it must not report anything itself
+        assert await w.run_one(account_id=account, models=(model,)) is not None
+
+    st = await state(svc, account)
+    assert st["Contact"].status == "PARTIALLY_SYNCED"
+    assert st["User"].status == "PARTIALLY_SYNCED"
+    assert st["User"].last_error == st["Contact"].last_error and "500" in st["User"].last_error
+    assert st["User"].next_sync_start is None  # the carrier's retry reads it again
