@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app import cli
 from app.api.state import Services
 from app.asgi import build_services
 from app.db import syncstate
@@ -166,3 +167,18 @@ async def test_a_carrier_that_fails_fails_its_carried_models_too(
     assert st["User"].status == "PARTIALLY_SYNCED"
     assert st["User"].last_error == st["Contact"].last_error and "500" in st["User"].last_error
     assert st["User"].next_sync_start is None  # the carrier's retry reads it again
+
+
+async def test_syncing_only_users_from_the_cli_runs_their_carrier(
+    desk: str, services: tuple[Services, Counter[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    svc, _paths = services
+    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "carried")
+    assert await cli._sync(svc.settings, account, ("User",), False) == 0
+
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.strip()}
+    _end_users, agents = people(desk)
+    assert set(lines) == {"Contact", "User"}  # the carrier ran too, and says so
+    assert lines["User"][1] == "DONE" and lines["User"][2] == str(len(agents))
+    assert await stored(svc, users, account) == dict.fromkeys(agents, False)
+    assert (await state(svc, account))["Ticket"].last_sync_start is None  # nothing else was read
