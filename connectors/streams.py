@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import msgspec
@@ -28,6 +28,9 @@ class Tombstone(msgspec.Struct, frozen=True):
     """A vendor record that is gone (a deleted ticket in an incremental export)."""
 
     remote_id: str
+    #: Which model's record it was, when the stream carries several (a deleted agent in Zendesk's users
+    #: export is a User); ``None``: the stream's own model.
+    model: str | None = None
 
 
 Mapped = RemoteRecord[Any] | Tombstone | None
@@ -76,7 +79,8 @@ class Stream:
         carries: Other common models whose records come in this stream's pages and are read nowhere
             else (Zendesk's users export holds Contacts and Users; comments carry their Attachments).
             They have no stream of their own: a sync stores them with the carrier's pages, and their
-            sync status follows the carrier's runs. Tombstones still name the stream's own model.
+            sync status follows the carrier's runs. A tombstone of a carried model names it
+            (``Tombstone.model``).
     """
 
     model: str
@@ -107,11 +111,14 @@ class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
     """Mapped records of one vendor page, the ids the vendor reported deleted, and where to go on."""
 
     records: list[RemoteRecord[Any]]
+    #: Vendor ids of the stream's own model reported deleted.
     deleted: list[str]
     #: The next request of this run; ``None`` after the last page. Checkpoint it.
     next: PageRequest | None
     #: Where a later incremental run continues (a cursor-export's end-of-stream cursor), if any.
     resume: PageRequest | None
+    #: Vendor ids reported deleted of the models the stream carries, per model.
+    deleted_carried: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 def first_request(stream: Stream, *, since: datetime | None = None, parent: str | None = None) -> PageRequest:
@@ -126,18 +133,28 @@ def first_request(stream: Stream, *, since: datetime | None = None, parent: str 
     return PageRequest(url=path, params=params)
 
 
-def map_records(stream: Stream, raw: list[Any]) -> tuple[list[RemoteRecord[Any]], list[str]]:
-    records: list[RemoteRecord[Any]] = []
-    deleted: list[str] = []
+class MappedPage(NamedTuple):
+    """A page's raw records mapped: the records, and the ids reported deleted (own model, carried)."""
+
+    records: list[RemoteRecord[Any]]
+    deleted: list[str]
+    deleted_carried: dict[str, list[str]]
+
+
+def map_records(stream: Stream, raw: list[Any]) -> MappedPage:
+    out = MappedPage([], [], {})
     for item in raw:
         mapped = stream.to_record(item)
         if isinstance(mapped, list):
-            records.extend(mapped)
+            out.records.extend(mapped)
         elif isinstance(mapped, Tombstone):
-            deleted.append(mapped.remote_id)
+            if mapped.model is None or mapped.model == stream.model:
+                out.deleted.append(mapped.remote_id)
+            else:
+                out.deleted_carried.setdefault(mapped.model, []).append(mapped.remote_id)
         elif mapped is not None:
-            records.append(mapped)
-    return records, deleted
+            out.records.append(mapped)
+    return out
 
 
 async def read(
@@ -160,7 +177,7 @@ async def read(
                 raw = page.records
                 if parent is not None and stream.parent_key:
                     raw = [{**as_object(item), stream.parent_key: parent} for item in raw]
-                records, deleted = await _map_sliced(stream, raw)
+                records, deleted, deleted_carried = await _map_sliced(stream, raw)
                 if (
                     records
                     and stream.max_page is not None
@@ -169,25 +186,30 @@ async def read(
                     # The re-anchored request is also the checkpoint: a resumed run goes on from it.
                     start = _reanchor(stream, run, records)
                 yield StreamPage(
-                    records=records, deleted=deleted, next=start or page.next, resume=start or page.resume
+                    records=records,
+                    deleted=deleted,
+                    deleted_carried=deleted_carried,
+                    next=start or page.next,
+                    resume=start or page.resume,
                 )
                 if start is not None:
                     break
 
 
-async def _map_sliced(stream: Stream, raw: list[Any]) -> tuple[list[RemoteRecord[Any]], list[str]]:
+async def _map_sliced(stream: Stream, raw: list[Any]) -> MappedPage:
     """``map_records``, giving the event loop a turn every ``MAP_SLICE`` records."""
     if len(raw) <= MAP_SLICE:
         return map_records(stream, raw)
-    records: list[RemoteRecord[Any]] = []
-    deleted: list[str] = []
+    out = MappedPage([], [], {})
     for start in range(0, len(raw), MAP_SLICE):
         if start:
             await asyncio.sleep(0)
-        mapped, gone = map_records(stream, raw[start : start + MAP_SLICE])
-        records += mapped
-        deleted += gone
-    return records, deleted
+        part = map_records(stream, raw[start : start + MAP_SLICE])
+        out.records.extend(part.records)
+        out.deleted.extend(part.deleted)
+        for model, ids in part.deleted_carried.items():
+            out.deleted_carried.setdefault(model, []).extend(ids)
+    return out
 
 
 def _page_number(stream: Stream, request: PageRequest) -> int:

@@ -364,7 +364,7 @@ class SyncRunner:
         # does not flood receivers with one ``added`` per record; they get ``sync_completed`` instead.
         notify = not job.is_initial_sync
         parents: set[str] = set(page.deleted)
-        counts: Counts = {job.model: len(page.deleted)}
+        counts: Counts = {job.model: 0}
         for part in prepared:
             model = part.model_name
             counts[model] = counts.get(model, 0) + len(part.items)
@@ -377,10 +377,13 @@ class SyncRunner:
             if notify:
                 await webhooks.record_changes(conn, account, model, upserted)
             await sharing_outbound.on_records_stored(conn, job.linked_account_id, model, upserted)
-        if page.deleted:
-            gone = await records.mark_deleted(conn, job.linked_account_id, job.model, page.deleted)
+        for model, remote_ids in ((job.model, page.deleted), *page.deleted_carried.items()):
+            if not remote_ids:
+                continue
+            counts[model] = counts.get(model, 0) + len(remote_ids)
+            gone = await records.mark_deleted(conn, job.linked_account_id, model, remote_ids)
             if notify:
-                await webhooks.record_changes(conn, account, job.model, removed=gone)
+                await webhooks.record_changes(conn, account, model, removed=gone)
         await _queue_parents(conn, job.linked_account_id, dependents, parents)
         return counts
 

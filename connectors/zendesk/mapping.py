@@ -134,23 +134,31 @@ def comment_and_attachments(raw: Any) -> list[RemoteRecord[Any]]:
     return [comment, *files]
 
 
-def to_contact(raw: Any) -> RemoteRecord[Contact] | None:
+def to_contact(raw: Any) -> RemoteRecord[Contact] | Tombstone | None:
     u = _decode(raw, wire.User)
     return None if u.role in AGENT_ROLES else _contact(u, raw)
 
 
-def to_user(raw: Any) -> RemoteRecord[User] | None:
+def to_user(raw: Any) -> RemoteRecord[User] | Tombstone | None:
     u = _decode(raw, wire.User)
     return _user(u, raw) if u.role in AGENT_ROLES else None
 
 
-def to_contact_or_user(raw: Any) -> RemoteRecord[Contact] | RemoteRecord[User]:
+def to_contact_or_user(raw: Any) -> RemoteRecord[Contact] | RemoteRecord[User] | Tombstone:
     """One users-export record: agents and admins are Users, everyone else (end users) a Contact."""
     u = _decode(raw, wire.User)
     return _user(u, raw) if u.role in AGENT_ROLES else _contact(u, raw)
 
 
-def _contact(u: wire.User, raw: Any) -> RemoteRecord[Contact]:
+def _deleted(u: wire.User) -> bool:
+    # Zendesk deletes users softly: exports and lists keep them with ``active: false`` (and their
+    # email removed; the recorded users export has two). Suspension is ``suspended``, not this.
+    return u.active is False
+
+
+def _contact(u: wire.User, raw: Any) -> RemoteRecord[Contact] | Tombstone:
+    if _deleted(u):
+        return Tombstone(remote_id=str(u.id), model="Contact")
     model = Contact(
         remote_id=str(u.id),
         name=u.name,
@@ -162,7 +170,9 @@ def _contact(u: wire.User, raw: Any) -> RemoteRecord[Contact]:
     return _record(model, f"/api/v2/users/{u.id}.json", raw)
 
 
-def _user(u: wire.User, raw: Any) -> RemoteRecord[User]:
+def _user(u: wire.User, raw: Any) -> RemoteRecord[User] | Tombstone:
+    if _deleted(u):
+        return Tombstone(remote_id=str(u.id), model="User")
     photo = u.photo or {}
     model = User(
         remote_id=str(u.id),

@@ -368,9 +368,22 @@ class ZendeskDesk:
             return {**row, "comments": self.comments(row_id) or self._comments.get(row_id, [])}
         return row
 
+    def delete_user(self, user_id: int) -> bool:
+        """Zendesk deletes users softly: lists and exports keep them, ``active: false``, email gone
+        (as the recorded users export shows), updated now."""
+        now = self._stamp()
+        row = self.users.get(user_id)
+        if row is None:
+            return False
+        self.users.put(user_id, {**row, "active": False, "email": None, "updated_at": iso(now)}, int(now))
+        self.users.delete(user_id, int(now))
+        return True
+
     def admin_delete(self, table: str, row_id: int) -> bool:
         if table == "tickets":
             return self.delete_ticket(row_id, self.admin_id)
+        if table == "users":
+            return self.delete_user(row_id)
         t = self.tables[table]
         return t.delete(row_id, int(self._stamp())) is not None
 

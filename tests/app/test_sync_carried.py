@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import cli
 from app.api.state import Services
@@ -37,9 +37,10 @@ USERS_EXPORT = "/api/v2/incremental/users/cursor.json"
 @pytest.fixture
 def emulator() -> Iterator[tuple[str, Any]]:
     port = free_port()
-    app = create_app(ZendeskConfig(tickets=12, seed=5, rate_limit=RateLimit(enabled=False)))
+    url = f"http://127.0.0.1:{port}"  # the links it writes (next pages, export cursors) point here
+    app = create_app(ZendeskConfig(tickets=12, seed=5, base_url=url, rate_limit=RateLimit(enabled=False)))
     with ServerThread(app, port=port):
-        yield f"http://127.0.0.1:{port}", app
+        yield url, app
 
 
 @pytest.fixture
@@ -182,3 +183,32 @@ async def test_syncing_only_users_from_the_cli_runs_their_carrier(
     assert lines["User"][1] == "DONE" and lines["User"][2] == str(len(agents))
     assert await stored(svc, users, account) == dict.fromkeys(agents, False)
     assert (await state(svc, account))["Ticket"].last_sync_start is None  # nothing else was read
+
+
+async def test_deleted_users_in_an_incremental_export_are_flagged_in_their_own_model(
+    desk: str, services: tuple[Services, Counter[str]]
+) -> None:
+    svc, paths = services
+    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "carried")
+    await worker(svc).run_until_idle()
+    end_users, agents = people(desk)
+    customer, agent = sorted(end_users)[0], sorted(agents - {"5100000000000"})[0]
+    async with httpx.AsyncClient(base_url=desk) as http:  # Zendesk keeps them, inactive, in the export
+        for remote_id in (customer, agent):
+            assert (await http.delete(f"/_emulator/tables/users/{remote_id}")).status_code == 204
+    async with svc.engine.begin() as conn:  # time passes: the Contact job is due for its next run
+        await conn.execute(
+            update(sync_state).where(sync_state.c.model == "Contact").values(next_sync_start=0)
+        )
+    paths.clear()
+    await worker(svc).run_until_idle()
+
+    assert paths[USERS_EXPORT] == 1
+    assert (await stored(svc, contacts, account))[customer] is True
+    assert (await stored(svc, users, account))[agent] is True
+    # Nothing else changed: only the two are flagged, and each in its own model.
+    assert sum((await stored(svc, contacts, account)).values()) == 1
+    assert sum((await stored(svc, users, account)).values()) == 1
+    st = await state(svc, account)
+    assert (st["Contact"].status, st["User"].status) == ("DONE", "DONE")
+    assert (st["Contact"].run_records, st["User"].run_records) == (1, 1)  # the tombstones, nothing more

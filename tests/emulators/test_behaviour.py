@@ -211,6 +211,18 @@ async def test_incremental_export_sees_updates_and_deletions(zendesk_app: Any, z
     assert {t["id"] for t in time_based["tickets"]} == {open_id, 298, 299} and time_based["end_of_stream"]
 
 
+async def test_a_deleted_user_stays_in_the_users_export_inactive(
+    zendesk_app: Any, zd: httpx.AsyncClient
+) -> None:
+    """As the recorded users export shows: Zendesk deletes users softly, ``active: false``, email gone."""
+    zendesk_app.emulator_config.rate_limit.enabled = False
+    first = (await zd.get("/api/v2/incremental/users/cursor.json?start_time=0")).json()
+    victim = next(u for u in first["users"] if u["role"] == "end-user" and u["email"])
+    assert (await zd.delete(f"/_emulator/tables/users/{victim['id']}")).status_code == 204
+    later = (await zd.get(first["after_url"])).json()["users"]
+    assert [(u["id"], u["active"], u["email"]) for u in later] == [(victim["id"], False, None)]
+
+
 async def test_time_export_never_stalls_on_a_crowded_second(zendesk_app: Any, zd: httpx.AsyncClient) -> None:
     zendesk_app.emulator_config.rate_limit.enabled = False
     clock: Clock = zendesk_app.clock
