@@ -116,8 +116,14 @@ class SyncRunner:
             if stream is None:
                 # Never scheduled on its own: read with its carrier, whose runs set its status, or
                 # not read at all. ("CARRIED" names this lease's outcome in logs, not a sync status.)
-                if carrier_of(connector.streams, job.model) is not None:
-                    await jobs.release(engine, job, next_sync_start=None)
+                carrier = carrier_of(connector.streams, job.model)
+                if carrier is not None:
+                    # Made due by a resync or a relink: say what the carrier says, not "SYNCING" until
+                    # its next run (a resync made that due too).
+                    async with engine.connect() as conn:
+                        state = await jobs.state_of(conn, job.linked_account_id, carrier.model)
+                    values = {k: getattr(state, k) for k in jobs.MIRRORED} if state is not None else {}
+                    await jobs.release(engine, job, next_sync_start=None, **values)
                     return "CARRIED"
                 await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
                 return "DISABLED"

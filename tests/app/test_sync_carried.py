@@ -124,6 +124,17 @@ async def test_one_pass_over_the_users_export_stores_contacts_and_users(
     assert st["Attachment"].run_records == len(attachment_ids)
     assert st["Attachment"].data_fresh_as_of == st["Comment"].data_fresh_as_of
 
+    # A relink makes every unscheduled row due; the carried ones answer with their carrier's status
+    # at once rather than "SYNCING" until its next run.
+    async with svc.engine.begin() as conn:
+        await syncstate.resume_all(conn, account)
+    paths.clear()
+    await worker(svc).run_until_idle()
+    after = await state(svc, account)
+    assert not paths  # nothing was read again
+    assert after["User"].status == after["Attachment"].status == "DONE"
+    assert after["User"].data_fresh_as_of == contact.data_fresh_as_of
+
 
 async def test_a_full_resync_finds_agents_gone_from_the_export(
     emulator: tuple[str, Any], services: tuple[Services, Counter[str]]
