@@ -11,7 +11,7 @@ loses it even when the same worker leased the job again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -145,12 +145,13 @@ async def release(
     engine: AsyncEngine,
     job: Job,
     *,
-    carried: Mapping[str, Mapping[str, Any]] | None = None,
+    carried: Sequence[str] = (),
+    counts: Mapping[str, int] | None = None,
     **values: Any,
 ) -> None:
-    """Save the outcome and give the job back (only if we still hold it). ``carried`` maps the models
-    whose records the job's stream carries to values of their own (record counts); they take the
-    outcome over in the same transaction, so their status never lags the carrier's."""
+    """Save the outcome and give the job back (only if we still hold it). The ``carried`` models (those
+    the job's stream carries) take the outcome over in the same transaction, so their status never
+    lags the carrier's; ``counts``, when given, are the records the run stored of each."""
     async with engine.begin() as conn:
         result = await conn.execute(
             update(sync_state)
@@ -158,19 +159,26 @@ async def release(
             .values(lease_owner=None, lease_expires_at=None, **values)
         )
         if carried and result.rowcount == 1:
-            await mirror(conn, job, carried, **values)
+            await mirror(conn, job, carried, counts=counts, **values)
 
 
 async def mirror(
-    conn: AsyncConnection, job: Job, carried: Mapping[str, Mapping[str, Any]], **values: Any
+    conn: AsyncConnection,
+    job: Job,
+    carried: Sequence[str],
+    *,
+    counts: Mapping[str, int] | None = None,
+    **values: Any,
 ) -> None:
-    """Carry the ``MIRRORED`` part of ``values`` (the carrier's) over to the ``carried`` models' rows."""
+    """Carry the ``MIRRORED`` part of ``values`` (the carrier's) over to the ``carried`` models' rows,
+    with their own record ``counts`` if given. A carried model is never scheduled on its own."""
     shared = {k: v for k, v in values.items() if k in MIRRORED}
-    for model, own in carried.items():
+    for model in carried:
+        own = {} if counts is None else {"run_records": counts.get(model, 0)}
         await conn.execute(
             update(sync_state)
             .where(sync_state.c.linked_account_id == job.linked_account_id, sync_state.c.model == model)
-            .values(**shared, **own)
+            .values(**shared, **own, next_sync_start=None)
         )
 
 

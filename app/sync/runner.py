@@ -65,8 +65,6 @@ MAX_ATTEMPTS = 8
 Progress = Callable[[str, int], None]
 #: Records stored per common model (a page, a run): a stream's pages may carry several models.
 Counts = dict[str, int]
-#: Models a job's stream carries -> values of their own to save with the carrier's outcome.
-Carried = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ class SyncRunner:
     async def _run(self, job: Job, account: LinkedAccountRecord) -> str:
         engine = self.services.engine
         # The models whose records the job's stream carries: every outcome below is theirs too.
-        carried: Carried = {}
+        carried: tuple[str, ...] = ()
         try:
             connector = connector_for(self.services, account)
             stream = connector.streams.get(job.model)
@@ -127,7 +125,7 @@ class SyncRunner:
                     return "CARRIED"
                 await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
                 return "DISABLED"
-            carried = _carried(stream)
+            carried = stream.carries
             if stream.parent:
                 return await self._run_dependent(job, connector, stream, account)
             return await self._run_stream(job, connector, stream, account)
@@ -195,7 +193,7 @@ class SyncRunner:
         *,
         retry_in: float | None,
         restart: bool = False,
-        carried: Carried,
+        carried: tuple[str, ...],
     ) -> None:
         values: dict[str, Any] = {
             "status": "FAILED",
@@ -248,7 +246,7 @@ class SyncRunner:
                 checkpoint=first.to_json(),
                 **values,
             )
-            await jobs.mirror(conn, job, _with(_carried(stream), run_records=0), **values)
+            await jobs.mirror(conn, job, stream.carries, counts={}, **values)
         return first, run_id, started, full
 
     async def _run_stream(
@@ -319,7 +317,8 @@ class SyncRunner:
         await jobs.release(
             self.services.engine,
             job,
-            carried=_counted(_carried(stream), totals),
+            carried=stream.carries,
+            counts=totals,
             status="DONE",
             last_sync_result="DONE",
             last_sync_finished=finished,
@@ -405,7 +404,6 @@ class SyncRunner:
     async def _run_dependent(
         self, job: Job, connector: Connector, stream: Stream, account: LinkedAccountRecord
     ) -> str:
-        carried = _carried(stream)
         engine = self.services.engine
         started = now_micros()
         # A full read queues every parent once per pass, marked in the checkpoint: a run resumed
@@ -428,7 +426,7 @@ class SyncRunner:
                 **values,
                 **({"checkpoint": ALL_PARENTS_QUEUED} if queue_all else {}),
             )
-            await jobs.mirror(conn, job, _with(carried, run_records=0), **values)
+            await jobs.mirror(conn, job, stream.carries, counts={}, **values)
             if queue_all:
                 await _queue_all_parents(conn, job.linked_account_id, job.model, stream)
         totals: Counts = {}
@@ -460,7 +458,8 @@ class SyncRunner:
             await jobs.release(
                 engine,
                 job,
-                carried=_counted(carried, totals),
+                carried=stream.carries,
+                counts=totals,
                 status="PARTIALLY_SYNCED",
                 last_sync_result="PARTIALLY_SYNCED",
                 last_sync_finished=finished,
@@ -474,7 +473,8 @@ class SyncRunner:
             await jobs.release(
                 engine,
                 job,
-                carried=_counted(carried, totals),
+                carried=stream.carries,
+                counts=totals,
                 status="SYNCING",
                 sync_status_reason="WAITING_ON_OTHER_MODELS",
                 run_records=total,
@@ -485,7 +485,8 @@ class SyncRunner:
         await jobs.release(
             engine,
             job,
-            carried=_counted(carried, totals),
+            carried=stream.carries,
+            counts=totals,
             checkpoint=None,  # the pass is complete
             status="DONE",
             last_sync_result="DONE",
@@ -549,20 +550,6 @@ class SyncRunner:
                 run_records=totals.get(job.model, 0) + counts[job.model],
             )
         return counts
-
-
-def _carried(stream: Stream) -> Carried:
-    """The models ``stream`` carries, each never scheduled on its own: its carrier's runs read it."""
-    return {model: {"next_sync_start": None} for model in stream.carries}
-
-
-def _with(carried: Carried, **values: Any) -> Carried:
-    return {model: {**own, **values} for model, own in carried.items()}
-
-
-def _counted(carried: Carried, totals: Counts) -> Carried:
-    """The carried models' own values at the end of a run: what it stored of each."""
-    return {model: {**own, "run_records": totals.get(model, 0)} for model, own in carried.items()}
 
 
 async def _queue_parents(
