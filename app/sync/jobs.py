@@ -182,6 +182,23 @@ async def mirror(
         )
 
 
+async def release_to_carrier(engine: AsyncEngine, job: Job, carrier: str) -> None:
+    """Give back a carried model's job (never scheduled on its own) with its carrier's status, read in
+    the same statement: a copy read earlier could overwrite a newer one the carrier has mirrored since
+    (a run paused between reading and writing)."""
+    source = sync_state.alias("carrier")
+    row = select(source).where(source.c.linked_account_id == job.linked_account_id, source.c.model == carrier)
+    copied = {column: row.with_only_columns(source.c[column]).scalar_subquery() for column in MIRRORED}
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(sync_state)
+            .where(_key(job), sync_state.c.lease_owner == job.lease, row.exists())
+            .values(lease_owner=None, lease_expires_at=None, next_sync_start=None, **copied)
+        )
+    if result.rowcount == 0:  # no carrier row (or the lease is gone, and this changes nothing)
+        await release(engine, job, next_sync_start=None)
+
+
 async def state_of(conn: AsyncConnection, account_id: str, model: str) -> Any:
     return (
         await conn.execute(

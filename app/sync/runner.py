@@ -118,10 +118,7 @@ class SyncRunner:
                 if carrier is not None:
                     # Made due by a resync or a relink: say what the carrier says, not "SYNCING" until
                     # its next run (a resync made that due too).
-                    async with engine.connect() as conn:
-                        state = await jobs.state_of(conn, job.linked_account_id, carrier.model)
-                    values = {k: getattr(state, k) for k in jobs.MIRRORED} if state is not None else {}
-                    await jobs.release(engine, job, next_sync_start=None, **values)
+                    await jobs.release_to_carrier(engine, job, carrier.model)
                     return "CARRIED"
                 await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
                 return "DISABLED"
