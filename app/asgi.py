@@ -28,7 +28,7 @@ from app.settings import Settings
 from app.sharing.routes import SHARING_ROUTER
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
-from app.urlpolicy import URLPolicy
+from app.urlpolicy import URLPolicy, outbound_client
 from app.webhooks.delivery import DeliveryLoop
 from connectors.http.retry import RetryPolicy
 
@@ -117,13 +117,14 @@ def build_services(
 ) -> Services:
     """What the API and the sync workers run on (the caller closes what it did not inject)."""
     engine = engine or create_engine(settings.database_url)
+    policy = URLPolicy(settings.outbound_allow)
     return Services(
         settings=settings,
         engine=engine,
         reader=reader_for(settings.database_url, engine),
         box=SecretBox.from_settings(settings),
-        url_policy=URLPolicy(settings.outbound_allow),
-        http=http_client or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),
+        url_policy=policy,
+        http=http_client or outbound_client(policy, timeout=httpx.Timeout(30.0, connect=10.0)),
         retry=retry,
     )
 

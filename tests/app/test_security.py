@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 from sqlalchemy import select
 
+from app.asgi import build_services
 from app.db.tables import api_keys, linked_accounts
 from app.secrets import KEY_FILE_NAME, SecretBox, SecretKeyMissingError, secret_key_file
 from app.settings import Settings
-from app.urlpolicy import UnsafeURLError, URLPolicy
+from app.urlpolicy import UnsafeURLError, URLPolicy, outbound_client
 from tests import fakes
 from tests.app.conftest import API, Service, desk_url
 
@@ -130,6 +135,109 @@ def test_every_resolved_address_must_pass(monkeypatch: pytest.MonkeyPatch) -> No
     _resolves_to(monkeypatch, "fe80::1%eth0")
     with pytest.raises(UnsafeURLError):
         URLPolicy().check_url("https://scoped.example")
+
+
+# --- the policy at connect time (outbound_client) ------------------------------------------------------
+
+
+class _Server:
+    """A plain HTTP server on a loopback address, counting the connections it accepts."""
+
+    def __init__(self, host: str, answer: bytes) -> None:
+        self.host, self.answer, self.connections, self.port = host, answer, 0, 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(self.answer)
+        await writer.drain()
+        writer.close()
+
+
+@asynccontextmanager
+async def _serving(host: str = "127.0.0.1", answer: bytes | None = None) -> AsyncIterator[_Server]:
+    server = _Server(host, answer or b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    listener = await asyncio.start_server(server._serve, host, 0)
+    server.port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        yield server
+
+
+def _rebinding(monkeypatch: pytest.MonkeyPatch, host: str, *answers: str) -> None:
+    """``host`` resolves to each of ``answers`` in turn (the last one from then on), like a DNS server
+    with a zero TTL that changes its answer after the first look-up."""
+    real, left = socket.getaddrinfo, list(answers)
+
+    def fake(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name not in (host, host.encode()):  # anyio looks names up as IDNA bytes
+            return real(name, *args, **kwargs)
+        address = left.pop(0) if len(left) > 1 else left[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+async def test_an_address_that_changes_after_the_check_is_refused_at_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with _serving() as server:
+        url = f"http://desk.rebind.example:{server.port}/"
+        # The public network is allowed for plain http only to keep the test's server plain.
+        policy = URLPolicy(["93.184.216.0/24"])
+        _rebinding(monkeypatch, "desk.rebind.example", "93.184.216.34", "127.0.0.1")
+        assert policy.check_url(url) == url.rstrip("/")  # the check sees the public answer
+        async with outbound_client(policy, timeout=httpx.Timeout(5.0)) as client:
+            with pytest.raises(httpx.ConnectError, match=r"outbound URL policy.*127\.0\.0\.1"):
+                await client.get(url)
+        assert server.connections == 0
+        # The same request without the guard lands on loopback: the scenario above is a real attack.
+        async with httpx.AsyncClient() as plain:
+            assert (await plain.get(url)).text == "ok"
+        assert server.connections == 1
+
+
+async def test_a_redirect_into_a_refused_network_is_refused_at_connect() -> None:
+    async with _serving("127.0.0.1") as inner:
+        redirect = (
+            f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{inner.port}/\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ).encode()
+        async with _serving("127.0.0.2", redirect) as outer:
+            policy = URLPolicy(["127.0.0.2/32"])  # the first hop is allowed, where it points is not
+            async with outbound_client(policy, timeout=httpx.Timeout(5.0)) as client:
+                first = await client.get(f"http://127.0.0.2:{outer.port}/")
+                assert first.status_code == 302
+                with pytest.raises(httpx.ConnectError, match="outbound URL policy"):
+                    await client.get(f"http://127.0.0.2:{outer.port}/", follow_redirects=True)
+    assert outer.connections == 2
+    assert inner.connections == 0
+
+
+async def test_allowed_addresses_connect_to_the_address_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with _serving() as server:
+        _rebinding(monkeypatch, "desk.local.example", "127.0.0.1")
+        async with outbound_client(URLPolicy(["127.0.0.0/8"]), timeout=httpx.Timeout(5.0)) as client:
+            response = await client.get(f"http://desk.local.example:{server.port}/")
+        assert response.text == "ok"
+        assert response.request.headers["host"] == f"desk.local.example:{server.port}"  # name kept
+        assert server.connections == 1
+
+
+async def test_the_services_http_client_enforces_the_configured_policy(tmp_path: Path) -> None:
+    async with _serving() as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        settings = Settings(database_url="sqlite+aiosqlite://", data_dir=tmp_path, secret_key="k")
+        strict = build_services(settings)  # the production default: outbound_allow empty
+        allowing = build_services(msgspec.structs.replace(settings, outbound_allow=("127.0.0.0/8",)))
+        try:
+            with pytest.raises(httpx.ConnectError, match="non-public address"):
+                await strict.http.get(url)
+            assert (await allowing.http.get(url)).text == "ok"
+        finally:
+            for services in (strict, allowing):
+                await services.http.aclose()
+                await services.engine.dispose()
+        assert server.connections == 1
 
 
 # --- app/secrets.py -------------------------------------------------------------------------------------
