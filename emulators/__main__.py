@@ -10,7 +10,8 @@ comments scale with it), ``--anchor-time`` (epoch seconds or ``now``; seeded rec
 ``--rate-limit`` (requests per minute; 0 disables), ``--time-scale`` (a rate-limit "minute" lasts
 60/scale real seconds), ``--no-endpoint-limits``, fault rates ``--fault-429 --fault-500 --fault-drop
 --fault-slow --fault-truncate`` (probabilities 0..1, seeded), ``--slow-seconds``, ``--retry-after``,
-``--base-url`` (defaults to the bound address, so record URLs and next-page links lead back here).
+``--base-url`` (defaults to the bound address, so record URLs and next-page links lead back here),
+``--export-lag`` (Zendesk: seconds of recent changes its incremental exports leave out; default 60).
 
 Credentials (override with ``--credential``, repeatable): Zendesk ``admin@acme.test/token:zd-api-token``
 (Basic), password ``admin@acme.test:zd-password``, OAuth ``Bearer zd-oauth-token`` (scope impersonate);
@@ -44,6 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per minute (0 disables)")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--no-endpoint-limits", action="store_true")
+    parser.add_argument("--export-lag", type=int, default=60, metavar="SECONDS")
     for kind in ("429", "500", "drop", "slow", "truncate"):
         parser.add_argument(f"--fault-{kind}", type=float, default=0.0, metavar="RATE")
     parser.add_argument("--slow-seconds", type=float, default=2.0)
@@ -94,7 +96,7 @@ def build_app(args: argparse.Namespace) -> tuple[Any, EmulatorConfig]:
 
     from emulators.zendesk.config import ZendeskConfig
 
-    zd = ZendeskConfig(**_common(args, 700))
+    zd = ZendeskConfig(**_common(args, 700), export_lag_seconds=args.export_lag)
     for credential in args.credential:
         user, _, secret = credential.partition(":")
         if user.endswith("/token"):

@@ -6,7 +6,7 @@ Routes (``.json`` optional everywhere, as on Zendesk):
   ``GET/PUT/DELETE /api/v2/tickets/{id}``, ``GET /api/v2/tickets/{id}/comments``,
   ``GET /api/v2/deleted_tickets``
 * users: ``GET/POST /api/v2/users``, ``POST /api/v2/users/create_many``, ``GET /api/v2/users/me``,
-  ``GET /api/v2/users/{id}``; organizations and groups: list and show
+  ``GET/PUT /api/v2/users/{id}``; organizations and groups: list and show
 * attachments: ``GET /api/v2/attachments/{id}``, ``POST /api/v2/uploads?filename=[&token=]``, and the
   file itself at ``content_url`` (``/attachments/token/{token}/?name=``, no auth, like a signed URL)
 * incremental exports: ``/api/v2/incremental/tickets`` (time), ``/api/v2/incremental/tickets/cursor``,
@@ -190,6 +190,13 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
             raise not_found()
         return json_response(b'{"user":' + users.encoded(user_id, "api", _same) + b"}")
 
+    @put("/api/v2/users/{user_id:int}")
+    async def update_user(request: Req, user_id: FromPath[int]) -> Response[bytes]:
+        row = desk.update_user(user_id, _body_of(await _json(request), "user"))
+        if row is None:
+            raise not_found()
+        return json_response({"user": row})
+
     @get("/api/v2/organizations", sync_to_thread=False)
     def list_orgs(request: Req) -> Response[bytes]:
         return listing(
@@ -266,7 +273,9 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
 
         @get(path + ("/cursor" if cursor else ""), sync_to_thread=False, name=f"export-{key}-{kind}")
         def handler(request: Req) -> Response[bytes]:
-            return json_response(run(request, table, key, url, lambda i: table.encoded(i, view, render)))
+            until = int(desk.clock.now()) - config.export_lag_seconds
+            encoded = run(request, table, key, url, lambda i: table.encoded(i, view, render), until)
+            return json_response(encoded)
 
         return handler
 
@@ -284,6 +293,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         create_many_users,
         me,
         show_user,
+        update_user,
         list_orgs,
         show_org,
         list_groups,

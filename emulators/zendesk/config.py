@@ -24,6 +24,10 @@ class ZendeskConfig(EmulatorConfig):
         default_factory=lambda: {"zd-oauth-token": "read write impersonate", "zd-oauth-readonly": "read"}
     )
 
+    #: Incremental exports leave out what changed within this many seconds before the request, as
+    #: Zendesk does (60). Tests that change the desk and sync again at once may set 0.
+    export_lag_seconds: int = 60
+
     def __post_init__(self) -> None:
         if not self.base_url:
             self.base_url = f"https://{self.subdomain}.zendesk.com"

@@ -189,6 +189,43 @@ class ZendeskDesk:
             self._email_index[email.lower()] = user_id
         return row
 
+    def update_user(self, user_id: int, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Zendesk's Update User: the given fields change, the rest stay. A new role brings what Zendesk
+        ties to the role (verification, restrictions, ...) as a new user of that role would have it."""
+        row = self.users.get(user_id)
+        if row is None:
+            return None
+        changes = {k: body[k] for k in _UPDATABLE_USER_FIELDS if k in body}
+        if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()):
+            raise invalid("name", "Name:  is too short (minimum one character)")
+        role = changes.get("role", row["role"])
+        if role not in _ROLES:
+            raise invalid("role", f"Role: {role} is not a valid role")
+        email = changes.get("email")
+        if email and self.user_by_email(email) not in (None, user_id):
+            raise invalid("email", f"Email: {email} is already being used by another user")
+        now = self._stamp()
+        new = {**row, **changes, "updated_at": iso(now)}
+        if role != row["role"]:
+            fresh = s.user_row(
+                self.config.base_url,
+                user_id,
+                new["name"],
+                new["email"],
+                role,
+                now,
+                now,
+                organization_id=new["organization_id"],
+                default_group_id=new["default_group_id"],
+            )
+            new |= {k: fresh[k] for k in _ROLE_USER_FIELDS}
+        self.users.put(user_id, new, int(now))
+        if self._email_index is not None and new["email"] != row["email"]:
+            self._email_index.pop((row["email"] or "").lower(), None)
+            if new["email"]:
+                self._email_index[new["email"].lower()] = user_id
+        return new
+
     def _resolve_requester(self, body: dict[str, Any], actor: int) -> int:
         if "requester_id" in body:
             if self.users.get(int(body["requester_id"])) is None:
@@ -386,6 +423,32 @@ class ZendeskDesk:
             return self.delete_user(row_id)
         t = self.tables[table]
         return t.delete(row_id, int(self._stamp())) is not None
+
+
+_ROLES = ("end-user", "agent", "admin")
+_UPDATABLE_USER_FIELDS = (
+    "name",
+    "email",
+    "role",
+    "organization_id",
+    "phone",
+    "details",
+    "notes",
+    "suspended",
+    "default_group_id",
+    "tags",
+)
+#: Fields Zendesk derives from the role (see ``seed.user_row``).
+_ROLE_USER_FIELDS = (
+    "verified",
+    "role_type",
+    "custom_role_id",
+    "is_billing_admin",
+    "moderator",
+    "ticket_restriction",
+    "restricted_agent",
+    "report_csv",
+)
 
 
 def _event_value(value: Any) -> Any:

@@ -11,13 +11,17 @@ is base64 ``"{timestamp}.0||{id}|"`` like the real one. ``after_cursor``/``after
 last page (when it has records) so the next run resumes from them.
 
 Deleted records stay in the index, so deleted tickets come back with ``status: "deleted"``.
+
+Both leave out what changed within the last ``export_lag_seconds`` (Zendesk: "any items that were created
+or changed within the minute prior to your request are excluded", since October 2024): a change made
+just now is in the export of a minute from now, after the cursor or ``end_time`` of this one.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from itertools import islice
+from collections.abc import Callable, Iterator
+from itertools import islice, takewhile
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +32,10 @@ from emulators.common.store import Table
 from emulators.zendesk.desk import ApiError
 
 MAX_EXPORT_PAGE = 1000
+
+Req = Request[Any, Any, Any]
+#: A record's bytes as the export shows it, by id.
+Encode = Callable[[int], bytes]
 
 
 def _per_page(request: Request[Any, Any, Any]) -> int:
@@ -44,11 +52,14 @@ def _start_time(request: Request[Any, Any, Any]) -> int:
     return start
 
 
-def time_export(
-    request: Request[Any, Any, Any], table: Table, key: str, base: str, encode_row: Callable[[int], bytes]
-) -> bytes:
+def _settled(changes: Iterator[tuple[int, int]], until: int) -> Iterator[tuple[int, int]]:
+    """The changes at or before ``until`` (in change order, so the first later one ends them)."""
+    return takewhile(lambda change: change[0] <= until, changes)
+
+
+def time_export(request: Req, table: Table, key: str, base: str, encode_row: Encode, until: int) -> bytes:
     start, per_page = _start_time(request), _per_page(request)
-    changes = table.changed_since(start)
+    changes = _settled(table.changed_since(start), until)
     page = list(islice(changes, per_page + 1))
     end_of_stream = len(page) <= per_page
     if end_of_stream:
@@ -75,9 +86,7 @@ def _same_second(table: Table, stamp: int, page: list[tuple[int, int]]) -> list[
     return [c for c in table.changed_since(stamp, page[-1][1]) if c[0] == stamp] if page else []
 
 
-def cursor_export(
-    request: Request[Any, Any, Any], table: Table, key: str, base: str, encode_row: Callable[[int], bytes]
-) -> bytes:
+def cursor_export(request: Req, table: Table, key: str, base: str, encode_row: Encode, until: int) -> bytes:
     per_page = _per_page(request)
     cursor = request.query_params.get("cursor")
     if cursor:
@@ -85,7 +94,7 @@ def cursor_export(
         changes = table.changed_since(stamp, after_id)
     else:
         changes = table.changed_since(_start_time(request))
-    page = list(islice(changes, per_page + 1))
+    page = list(islice(_settled(changes, until), per_page + 1))
     more = len(page) > per_page
     page = page[:per_page]
     after = _encode(*page[-1]) if page else None

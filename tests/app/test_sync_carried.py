@@ -38,7 +38,12 @@ USERS_EXPORT = "/api/v2/incremental/users/cursor.json"
 def emulator() -> Iterator[tuple[str, Any]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"  # the links it writes (next pages, export cursors) point here
-    app = create_app(ZendeskConfig(tickets=12, seed=5, base_url=url, rate_limit=RateLimit(enabled=False)))
+    # The desk changes and syncs again at once: no export lag (``test_a_change_inside_the_export_lag_...``
+    # keeps Zendesk's minute).
+    config = ZendeskConfig(
+        tickets=12, seed=5, base_url=url, rate_limit=RateLimit(enabled=False), export_lag_seconds=0
+    )
+    app = create_app(config)
     with ServerThread(app, port=port):
         yield url, app
 

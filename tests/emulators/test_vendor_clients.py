@@ -74,6 +74,22 @@ def test_zenpy_creates_ticket_and_adds_comment(zendesk_server: ServerThread) -> 
     assert client.users.me().email == "admin@acme.test"
 
 
+def test_zenpy_changes_a_users_role(zendesk_server: ServerThread) -> None:
+    client = _zenpy(zendesk_server.port)
+    customer = next(u for u in client.users() if u.role == "end-user")
+    customer.role, customer.notes = "agent", "promoted"
+    updated = client.users.update(customer)  # zenpy sends only the changed fields
+    assert (updated.id, updated.role, updated.notes, updated.name) == (
+        customer.id,
+        "agent",
+        "promoted",
+        customer.name,
+    )
+    again = client.users(id=customer.id)
+    assert (again.role, again.verified, again.restricted_agent) == ("agent", True, False)
+    assert again.updated_at >= customer.updated_at
+
+
 def _freshdesk(port: int) -> API:
     api = API("acme.freshdesk.com", "fd-api-key")
     route_to_loopback(api._session, port)
