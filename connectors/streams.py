@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -34,8 +34,9 @@ class Tombstone(msgspec.Struct, frozen=True):
 
 
 Mapped = RemoteRecord[Any] | Tombstone | None
-#: A list when one vendor object holds several records (Freshdesk conversations carry attachments).
-Mapper = Callable[[Any], Mapped | list[RemoteRecord[Any]]]
+#: A list when one vendor object holds several records (Freshdesk conversations carry attachments), or
+#: is one record and no longer another (a Zendesk user made agent is a User and not a Contact).
+Mapper = Callable[[Any], Mapped | Sequence[RemoteRecord[Any] | Tombstone]]
 
 
 #: Records mapped between turns of the event loop. A page of a thousand tickets maps in ~10 ms of CPU;
@@ -145,15 +146,14 @@ def map_records(stream: Stream, raw: list[Any]) -> MappedPage:
     out = MappedPage([], [], {})
     for item in raw:
         mapped = stream.to_record(item)
-        if isinstance(mapped, list):
-            out.records.extend(mapped)
-        elif isinstance(mapped, Tombstone):
-            if mapped.model is None or mapped.model == stream.model:
-                out.deleted.append(mapped.remote_id)
-            else:
-                out.deleted_carried.setdefault(mapped.model, []).append(mapped.remote_id)
-        elif mapped is not None:
-            out.records.append(mapped)
+        for one in (mapped,) if mapped is None or isinstance(mapped, (RemoteRecord, Tombstone)) else mapped:
+            if isinstance(one, Tombstone):
+                if one.model is None or one.model == stream.model:
+                    out.deleted.append(one.remote_id)
+                else:
+                    out.deleted_carried.setdefault(one.model, []).append(one.remote_id)
+            elif one is not None:
+                out.records.append(one)
     return out
 
 

@@ -432,17 +432,22 @@ async def _flag_deleted(
     # The JSON is rewritten too, so the bytes we serve agree with the flag.
     now = now_micros() if now is None else now
     rows = (await conn.execute(select(table.c.id, table.c.data).where(and_(*where)))).all()
-    model_type = MODELS[model_name]
-    flagged: list[CommonModel] = []
-    for row in rows:
-        model = msgspec.json.decode(row.data, type=model_type)
-        model = msgspec.structs.replace(model, remote_was_deleted=True, modified_at=from_micros(now))
-        await conn.execute(
-            update(table)
-            .where(table.c.id == row.id)
-            .values(remote_was_deleted=True, modified_at=now, data=_encoder.encode(model))
+    model_type, stamp = MODELS[model_name], from_micros(now)
+    flagged = [
+        msgspec.structs.replace(
+            msgspec.json.decode(row.data, type=model_type), remote_was_deleted=True, modified_at=stamp
         )
-        flagged.append(model)
+        for row in rows
+    ]
+    # One execution for them all: a full pass may find thousands gone.
+    await bulk.update_rows(
+        conn,
+        table,
+        [
+            {"id": row.id, "remote_was_deleted": True, "modified_at": now, "data": _encoder.encode(model)}
+            for row, model in zip(rows, flagged, strict=True)
+        ],
+    )
     return flagged
 
 

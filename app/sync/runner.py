@@ -382,8 +382,10 @@ class SyncRunner:
         for model, remote_ids in ((job.model, page.deleted), *page.deleted_carried.items()):
             if not remote_ids:
                 continue
-            counts[model] = counts.get(model, 0) + len(remote_ids)
             gone = await records.mark_deleted(conn, job.linked_account_id, model, remote_ids)
+            # What was flagged: a tombstone of a record never stored (every Zendesk user is one in the
+            # model it is not) changed nothing.
+            counts[model] = counts.get(model, 0) + len(gone)
             if notify:
                 await webhooks.record_changes(conn, account, model, removed=gone)
         await _queue_parents(conn, job.linked_account_id, dependents, parents)

@@ -144,10 +144,14 @@ def to_user(raw: Any) -> RemoteRecord[User] | Tombstone | None:
     return _user(u, raw) if u.role in AGENT_ROLES else None
 
 
-def to_contact_or_user(raw: Any) -> RemoteRecord[Contact] | RemoteRecord[User] | Tombstone:
-    """One users-export record: agents and admins are Users, everyone else (end users) a Contact."""
+def to_contact_or_user(raw: Any) -> list[RemoteRecord[Any] | Tombstone]:
+    """One users-export record: agents and admins are Users, everyone else (end users) a Contact. It
+    is also a tombstone in the other model: a user whose role changed (an end user made agent) is no
+    longer what it was stored as, and the export says so only by the new role."""
     u = _decode(raw, wire.User)
-    return _user(u, raw) if u.role in AGENT_ROLES else _contact(u, raw)
+    if u.role in AGENT_ROLES:
+        return [_user(u, raw), Tombstone(remote_id=str(u.id), model="Contact")]
+    return [_contact(u, raw), Tombstone(remote_id=str(u.id), model="User")]
 
 
 def _deleted(u: wire.User) -> bool:

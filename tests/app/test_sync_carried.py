@@ -6,6 +6,8 @@ their sync status follows the carrier's runs (the outcome, the counts, deletions
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from connectors.http import RetryPolicy
+from emulators.common.clock import Clock
 from emulators.common.config import RateLimit
 from emulators.common.serve import ServerThread, free_port
 from emulators.zendesk.app import create_app
@@ -89,6 +92,22 @@ async def stored(services: Services, table: Any, account: str) -> dict[str, bool
             select(table.c.remote_id, table.c.remote_was_deleted).where(table.c.linked_account_id == account)
         )
         return {r.remote_id: bool(r.remote_was_deleted) for r in rows}
+
+
+async def synced_with_two_people(services: Services, desk: str) -> tuple[str, str, str]:
+    """A linked desk after its initial sync: (account id, an end user's id, an agent's id)."""
+    account = await link_desk(services, "zendesk", desk, CREDENTIALS, "carried")
+    await worker(services).run_until_idle()
+    end_users, agents = people(desk)
+    return account, sorted(end_users)[0], sorted(agents - {"5100000000000"})[0]  # not the admin
+
+
+async def next_run_due(services: Services) -> None:
+    """Time passes: the Contact job (the users export) is due for its next run."""
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            update(sync_state).where(sync_state.c.model == "Contact").values(next_sync_start=0)
+        )
 
 
 async def state(services: Services, account: str) -> dict[str, Any]:
@@ -205,17 +224,11 @@ async def test_deleted_users_in_an_incremental_export_are_flagged_in_their_own_m
     desk: str, services: tuple[Services, Counter[str]]
 ) -> None:
     svc, paths = services
-    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "carried")
-    await worker(svc).run_until_idle()
-    end_users, agents = people(desk)
-    customer, agent = sorted(end_users)[0], sorted(agents - {"5100000000000"})[0]
+    account, customer, agent = await synced_with_two_people(svc, desk)
     async with httpx.AsyncClient(base_url=desk) as http:  # Zendesk keeps them, inactive, in the export
         for remote_id in (customer, agent):
             assert (await http.delete(f"/_emulator/tables/users/{remote_id}")).status_code == 204
-    async with svc.engine.begin() as conn:  # time passes: the Contact job is due for its next run
-        await conn.execute(
-            update(sync_state).where(sync_state.c.model == "Contact").values(next_sync_start=0)
-        )
+    await next_run_due(svc)
     paths.clear()
     await worker(svc).run_until_idle()
 
@@ -228,3 +241,71 @@ async def test_deleted_users_in_an_incremental_export_are_flagged_in_their_own_m
     st = await state(svc, account)
     assert (st["Contact"].status, st["User"].status) == ("DONE", "DONE")
     assert (st["Contact"].run_records, st["User"].run_records) == (1, 1)  # the tombstones, nothing more
+
+
+async def test_a_role_change_moves_the_person_between_contacts_and_users(
+    desk: str, services: tuple[Services, Counter[str]]
+) -> None:
+    svc, paths = services
+    account, customer, agent = await synced_with_two_people(svc, desk)
+
+    async def change_roles(roles: dict[str, str]) -> None:
+        auth = (f"{CREDENTIALS['email']}/token", CREDENTIALS["api_token"])
+        async with httpx.AsyncClient(base_url=desk, auth=auth) as http:
+            for remote_id, role in roles.items():
+                put = await http.put(f"/api/v2/users/{remote_id}.json", json={"user": {"role": role}})
+                assert put.status_code == 200
+        await next_run_due(svc)
+        paths.clear()
+        await worker(svc).run_until_idle()
+        assert paths[USERS_EXPORT] == 1  # incremental: the export, not a full pass's diff
+
+    await change_roles({customer: "agent", agent: "end-user"})  # promoted, and demoted
+    contact_rows, user_rows = await stored(svc, contacts, account), await stored(svc, users, account)
+    assert (contact_rows[customer], user_rows[customer]) == (True, False)
+    assert (contact_rows[agent], user_rows[agent]) == (False, True)
+    assert sum(contact_rows.values()) == sum(user_rows.values()) == 1  # nobody else moved
+    st = await state(svc, account)
+    assert (st["Contact"].run_records, st["User"].run_records) == (2, 2)  # one stored, one flagged each
+
+    # Exports order changes by the second, as Zendesk's cursors do ("{timestamp}.0||{id}|"): a change
+    # in the same second as the cursor's own position of the same user would sort before the cursor.
+    await asyncio.sleep(1.01 - time.time() % 1)
+    await change_roles({customer: "end-user"})  # and back: the contact is live again, the user gone
+    contact_rows, user_rows = await stored(svc, contacts, account), await stored(svc, users, account)
+    assert (contact_rows[customer], user_rows[customer]) == (False, True)
+
+
+async def test_a_change_inside_the_export_lag_is_read_by_the_first_run_after_it(
+    services: tuple[Services, Counter[str]],
+) -> None:
+    """Zendesk's exports leave out the last minute's changes: a run made meanwhile must not step over
+    them (its cursor stops before them), and the first run after the minute reads them."""
+    svc, _ = services
+    # The desk's clock stands still, a few seconds behind ours (vendor clocks differ a little).
+    clock = Clock(frozen=time.time() - 5)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = ZendeskConfig(tickets=12, seed=5, base_url=url, rate_limit=RateLimit(enabled=False))
+    assert config.export_lag_seconds == 60  # Zendesk's minute
+    with ServerThread(create_app(config, clock), port=port):
+        account = await link_desk(svc, "zendesk", url, CREDENTIALS, "lagged")
+        await worker(svc).run_until_idle()
+        customer = sorted(people(url)[0])[0]
+        auth = (f"{CREDENTIALS['email']}/token", CREDENTIALS["api_token"])
+        async with httpx.AsyncClient(base_url=url, auth=auth) as http:
+            put = await http.put(f"/api/v2/users/{customer}.json", json={"user": {"role": "agent"}})
+            assert put.status_code == 200
+
+        async def next_run() -> None:
+            await next_run_due(svc)
+            await worker(svc).run_until_idle()
+
+        clock.advance(30)
+        await next_run()  # inside the minute: the export does not show the change yet
+        assert customer not in await stored(svc, users, account)
+        assert (await stored(svc, contacts, account))[customer] is False
+        clock.advance(31)
+        await next_run()  # the minute has passed
+        assert (await stored(svc, users, account))[customer] is False
+        assert (await stored(svc, contacts, account))[customer] is True
