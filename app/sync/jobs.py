@@ -10,6 +10,7 @@ loses it even when the same worker leased the job again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.tables import linked_accounts, sync_state
 from app.timeutil import now_micros
+
+log = logging.getLogger("deskbridge.sync")
 
 SECOND = 1_000_000
 
@@ -158,7 +161,16 @@ async def release(
             .where(_key(job), sync_state.c.lease_owner == job.lease)
             .values(lease_owner=None, lease_expires_at=None, **values)
         )
-        if carried and result.rowcount == 1:
+        if result.rowcount == 0:
+            # Another run holds the job now (this one stalled past its lease): its outcome stands.
+            log.warning(
+                "lease on %s/%s was lost before the run ended; its outcome (%s) is not saved",
+                job.linked_account_id,
+                job.model,
+                values.get("status", "unchanged"),
+            )
+            return
+        if carried:
             await mirror(conn, job, carried, counts=counts, **values)
 
 

@@ -22,7 +22,9 @@ from tests.app.test_sync_engine import link, seed_vendor, services, stored, work
 __all__ = ["services"]  # the fixture, re-exported for pytest
 
 
-async def test_a_stalled_run_loses_its_lease_to_the_same_workers_next_run(services: Services) -> None:
+async def test_a_stalled_run_loses_its_lease_to_the_same_workers_next_run(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
     seed_vendor(n=2)
     await link(services)
     stalled = await jobs.lease_next(services.engine, "w", lease_seconds=0.000001, models=("Ticket",))
@@ -35,8 +37,10 @@ async def test_a_stalled_run_loses_its_lease_to_the_same_workers_next_run(servic
             await jobs.renew(conn, stalled, lease_seconds=60, run_records=1)
     async with services.engine.begin() as conn:
         await jobs.renew(conn, again, lease_seconds=60, run_records=2)
-    # Nor may the stalled run give the job back (and its outcome) under the new run's feet.
-    await jobs.release(services.engine, stalled, status="DONE")
+    # Nor may the stalled run give the job back (and its outcome) under the new run's feet; it says so.
+    with caplog.at_level("WARNING", logger="deskbridge.sync"):
+        await jobs.release(services.engine, stalled, status="DONE")
+    assert "lost before the run ended; its outcome (DONE) is not saved" in caplog.text
     async with services.engine.connect() as conn:
         row = await jobs.state_of(conn, again.linked_account_id, "Ticket")
     assert row.status != "DONE" and row.run_records == 2 and row.lease_expires_at is not None
