@@ -142,8 +142,9 @@ class MappedPage(NamedTuple):
     deleted_carried: dict[str, list[str]]
 
 
-def map_records(stream: Stream, raw: list[Any]) -> MappedPage:
-    out = MappedPage([], [], {})
+def map_records(stream: Stream, raw: list[Any], into: MappedPage | None = None) -> MappedPage:
+    """``raw`` mapped, added to ``into`` when given (a page mapped in slices)."""
+    out = MappedPage([], [], {}) if into is None else into
     for item in raw:
         mapped = stream.to_record(item)
         for one in (mapped,) if mapped is None or isinstance(mapped, (RemoteRecord, Tombstone)) else mapped:
@@ -198,17 +199,11 @@ async def read(
 
 async def _map_sliced(stream: Stream, raw: list[Any]) -> MappedPage:
     """``map_records``, giving the event loop a turn every ``MAP_SLICE`` records."""
-    if len(raw) <= MAP_SLICE:
-        return map_records(stream, raw)
     out = MappedPage([], [], {})
     for start in range(0, len(raw), MAP_SLICE):
         if start:
             await asyncio.sleep(0)
-        part = map_records(stream, raw[start : start + MAP_SLICE])
-        out.records.extend(part.records)
-        out.deleted.extend(part.deleted)
-        for model, ids in part.deleted_carried.items():
-            out.deleted_carried.setdefault(model, []).extend(ids)
+        map_records(stream, raw[start : start + MAP_SLICE], into=out)
     return out
 
 

@@ -393,9 +393,9 @@ class SyncRunner:
 
     def _add(self, totals: Counts, counts: Counts) -> None:
         """Add a page's counts to the run's, reporting progress per model."""
-        for model, count in counts.items():
-            totals[model] = totals.get(model, 0) + count
-            if self.progress:
+        _merge(totals, counts)
+        if self.progress:
+            for model, count in counts.items():
                 self.progress(model, count)
 
     # --- dependent streams (comments of tickets) ---------------------------------------------------
@@ -523,10 +523,7 @@ class SyncRunner:
         prepared = [await self._prepare_page(job, page) for page in pages]
         async with self.services.engine.begin() as conn:
             for page, parts in zip(pages, prepared, strict=True):
-                for model, count in (
-                    await self._store_page(conn, job, stream, page, parts, 0, (), account)
-                ).items():
-                    counts[model] = counts.get(model, 0) + count
+                _merge(counts, await self._store_page(conn, job, stream, page, parts, 0, (), account))
             if parent_gone and stream.parent:
                 gone = await records.mark_children_deleted(
                     conn, job.linked_account_id, job.model, stream.parent, parent
@@ -549,6 +546,11 @@ class SyncRunner:
                 run_records=totals.get(job.model, 0) + counts[job.model],
             )
         return counts
+
+
+def _merge(into: Counts, counts: Counts) -> None:
+    for model, count in counts.items():
+        into[model] = into.get(model, 0) + count
 
 
 async def _queue_parents(
