@@ -49,7 +49,12 @@ def _check_input(services: Services, request: NewLinkedAccount) -> str | None:
 async def link(
     services: Services, conn: AsyncConnection, request: NewLinkedAccount
 ) -> tuple[LinkedAccountRecord, str, bool]:
-    """Check the credentials with the vendor, then create or relink; commits."""
+    """Check the credentials with the vendor, then create or relink; commits.
+
+    ``conn`` must not be in a transaction: none may stay open while the vendor answers.
+    """
+    if conn.in_transaction():
+        raise RuntimeError("link() calls the vendor: end the caller's transaction first")
     url = _check_input(services, request)
     if request.base_url:
         request = msgspec.structs.replace(request, base_url=url)

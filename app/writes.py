@@ -129,7 +129,6 @@ async def _call_vendor(
 async def _store(
     conn: AsyncConnection, account: LinkedAccountRecord, model_name: str, record: RemoteRecord[Any]
 ) -> tuple[CommonModel, list[ValidationProblem]]:
-    await conn.rollback()  # end the read transaction opened by auth and id translation
     for attempt in (1, 2):  # a sync page may insert the same record concurrently: retry once as update
         try:
             async with conn.begin():
@@ -176,6 +175,9 @@ async def _write(
     warnings: list[ValidationProblem],
 ) -> WriteResponse[Any]:
     connector = _connector(services, account, model_name, operation)
+    # The reads before (ids translated) are done: no transaction may wait on the vendor, which can
+    # take seconds; on PostgreSQL it would hold its connection idle in transaction all that time.
+    await conn.rollback()
     record = await _call_vendor(services, conn, account, call(connector))
     stored, more = await _store(conn, account, model_name, record)
     return WriteResponse(model=stored, warnings=[*warnings, *more])

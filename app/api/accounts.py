@@ -262,6 +262,7 @@ async def complete_link(data: JSONBody[LinkCompletion], services: ServicesDep, c
         end_user_organization_name=link.end_user_organization_name,
         end_user_email_address=link.end_user_email_address,
     )
+    await conn.rollback()  # the token's checks were reads; linking calls the vendor outside them
     account, _token, _created = await linking.link(services, conn, new)
     public = await account_store.complete_link_token(conn, link.id, account.id)
     if public is None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -65,65 +67,75 @@ async def _send(
     )
 
 
-async def attempt(services: Services, lease: Lease, config: OutboxConfig) -> Outcome | None:
-    """One try at ``lease``; None means "not now" (postponed without counting an attempt)."""
-    async with services.engine.connect() as conn:
-        agreement = await store.agreement_any(conn, lease.agreement_id)
-        if agreement is None:
-            return _final("the agreement is gone")
-        if lease.kind == "invite":
-            return await _send(
-                services,
-                config,
-                agreement,
-                "POST",
-                ("agreements", agreement.uuid),
-                lease.body,
-                with_token=False,
-            )
-        if lease.kind == "agreement":
-            return await _send(services, config, agreement, "PUT", ("agreements", agreement.uuid), lease.body)
-        shared = await store.shared_by_id(conn, lease.shared_ticket_id or "")
-        if shared is None:
-            return _final("the shared ticket is gone")
-        if agreement.status != "accepted":
-            return _final(f"the agreement is {agreement.status}; nothing is sent on it")
-        if lease.kind == "unshare":
-            return await _send(services, config, agreement, "DELETE", ("tickets", shared.uuid), None)
-        if shared.state != store.ACTIVE:
-            return _final(f"the shared ticket is {shared.state}")
-        known = await store.comment_map(conn, shared.id)
-        if payload.in_flight(known, now_micros(), IN_FLIGHT_SECONDS * 1_000_000):
-            return None
-        account = await account_store.account_by_id(conn, agreement.linked_account_id)
-        if account is None:
-            return _final("the linked account is gone")
-        full = lease.kind == "share"
-        pending = await payload.build(conn, account, agreement, shared, full=full)
+@dataclass(frozen=True)
+class _Request:
+    """A protocol request worked out from the store; sent once the reads are over."""
+
+    agreement: Agreement
+    method: str
+    path: tuple[str, str]
+    body: bytes | None = None
+    with_token: bool = True
+    #: A ticket share or update: what the partner acknowledges when it answers 2xx.
+    shared: store.SharedTicket | None = None
+    pending: payload.Pending | None = None
+
+
+async def _request_for(conn: AsyncConnection, lease: Lease) -> _Request | Outcome | None:
+    """What to send for ``lease``, an outcome decided without sending, or None ("not now")."""
+    agreement = await store.agreement_any(conn, lease.agreement_id)
+    if agreement is None:
+        return _final("the agreement is gone")
+    resource = ("agreements", agreement.uuid)
+    if lease.kind == "invite":
+        return _Request(agreement, "POST", resource, lease.body, with_token=False)
+    if lease.kind == "agreement":
+        return _Request(agreement, "PUT", resource, lease.body)
+    shared = await store.shared_by_id(conn, lease.shared_ticket_id or "")
+    if shared is None:
+        return _final("the shared ticket is gone")
+    if agreement.status != "accepted":
+        return _final(f"the agreement is {agreement.status}; nothing is sent on it")
+    if lease.kind == "unshare":
+        return _Request(agreement, "DELETE", ("tickets", shared.uuid))
+    if shared.state != store.ACTIVE:
+        return _final(f"the shared ticket is {shared.state}")
+    known = await store.comment_map(conn, shared.id)
+    if payload.in_flight(known, now_micros(), IN_FLIGHT_SECONDS * 1_000_000):
+        return None
+    account = await account_store.account_by_id(conn, agreement.linked_account_id)
+    if account is None:
+        return _final("the linked account is gone")
+    full = lease.kind == "share"
+    pending = await payload.build(conn, account, agreement, shared, full=full)
     if pending is None:
         return _final("the ticket is gone from the store")
     if not full and pending.empty:
         return Outcome(delivered=True, retry=False, error=None)  # nothing the partner lacks
-    outcome = await _send(
-        services,
-        config,
-        agreement,
-        "POST" if full else "PUT",
-        ("tickets", shared.uuid),
-        wire.encode(pending.ticket),
+    body = wire.encode(pending.ticket)
+    return _Request(
+        agreement, "POST" if full else "PUT", ("tickets", shared.uuid), body, shared=shared, pending=pending
     )
-    if outcome.delivered:
-        async with services.engine.begin() as conn:
-            await _acknowledge(conn, shared, pending)
-    elif full and outcome.status == 422 and lease.attempts > 0:
+
+
+async def attempt(services: Services, lease: Lease, config: OutboxConfig) -> Outcome | None:
+    """One try at ``lease``; None means "not now" (postponed without counting an attempt)."""
+    async with services.engine.connect() as conn:
+        request = await _request_for(conn, lease)
+    # Sent with the connection back in the pool: no transaction waits on the partner.
+    if not isinstance(request, _Request):
+        return request
+    send = functools.partial(_send, services, config, request.agreement)
+    outcome = await send(request.method, request.path, request.body, with_token=request.with_token)
+    if request.shared is None or request.pending is None:
+        return outcome
+    if not outcome.delivered and request.method == "POST" and outcome.status == 422 and lease.attempts > 0:
         # An earlier attempt may have reached the partner without our seeing the answer: the share
         # exists there now, so finish with an update (uuids make the resend harmless).
-        outcome = await _send(
-            services, config, agreement, "PUT", ("tickets", shared.uuid), wire.encode(pending.ticket)
-        )
-        if outcome.delivered:
-            async with services.engine.begin() as conn:
-                await _acknowledge(conn, shared, pending)
+        outcome = await send("PUT", request.path, request.body)
+    if outcome.delivered:
+        async with services.engine.begin() as conn:
+            await _acknowledge(conn, request.shared, request.pending)
     return outcome
 
 

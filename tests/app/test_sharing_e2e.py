@@ -32,8 +32,11 @@ from app.sharing.outbox import OutboxConfig
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from connectors.http import RetryPolicy
+from connectors.ticket_sharing import client
+from connectors.ticket_sharing.client import Outcome
 from tests import fakes
 from tests.app.conftest import API, LOOPBACK, desk_url
+from tests.support.transactions import watching
 
 
 def _free_port() -> int:
@@ -185,7 +188,22 @@ async def ticket_ids(db: Deskbridge, token: str) -> list[str]:
     return [t["id"] for t in r.json()["results"]]
 
 
-async def test_two_desks_share_a_ticket_end_to_end(bridge: Deskbridge) -> None:
+@pytest.fixture
+def sends(bridge: Deskbridge, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    """Every protocol request the delivery sends: (method, transactions of its store open meanwhile)."""
+    seen: list[tuple[str, int]] = []
+    original = client.send
+    with watching(bridge.services.engine.sync_engine) as transactions:
+
+        async def watched(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Outcome:
+            seen.append((method, transactions.count()))
+            return await original(http, method, url, **kwargs)
+
+        monkeypatch.setattr(client, "send", watched)
+        yield seen
+
+
+async def test_two_desks_share_a_ticket_end_to_end(bridge: Deskbridge, sends: list[tuple[str, int]]) -> None:
     a, b = await bridge.link("desk-a"), await bridge.link("desk-b")
     b_url = (await bridge.api("GET", "/sharing/url", b["account_token"])).json()["url"]
 
@@ -286,6 +304,11 @@ async def test_two_desks_share_a_ticket_end_to_end(bridge: Deskbridge) -> None:
         },
     )
     assert r.status_code == 403
+
+    # Every kind of request went out (invite, agreement changes, share, updates, unshare), and none
+    # while a transaction of the delivering store was open (it would wait on the partner).
+    assert {method for method, _ in sends} == {"POST", "PUT", "DELETE"}
+    assert [open_ for _, open_ in sends] == [0] * len(sends)
 
 
 async def deactivate(db: Deskbridge, a: dict[str, Any], b: dict[str, Any], agreement_id: str) -> str:
