@@ -29,7 +29,7 @@ from app.sharing.routes import SHARING_ROUTER
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from app.urlpolicy import URLPolicy, outbound_client
-from app.webhooks.delivery import DeliveryLoop
+from app.webhooks.delivery import WebhookDelivery
 from connectors.http.retry import RetryPolicy
 
 API_PREFIX = "/api/ticketing/v1"
@@ -51,7 +51,7 @@ def create_app(
     # ``serve`` asks for the in-process worker (embedded SQLite); tests and replicas do not.
     worker = Worker(services, worker_config(settings)) if run_worker else None
     # Webhook deliveries run wherever the sync worker runs (the outbox is shared through the store).
-    webhooks = DeliveryLoop(services) if run_worker else None
+    webhooks = WebhookDelivery(services) if run_worker else None
     worker_task: list[asyncio.Task[None]] = []
 
     async def start() -> None:

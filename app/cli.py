@@ -84,11 +84,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 async def _worker(settings: Settings, concurrency: int) -> None:
     from app.asgi import build_services, worker_config
     from app.sync.worker import Worker
-    from app.webhooks.delivery import DeliveryLoop
+    from app.webhooks.delivery import WebhookDelivery
 
     services = build_services(settings)
     worker = Worker(services, worker_config(settings, concurrency))
-    webhooks = DeliveryLoop(services)  # a worker also delivers webhooks from the shared outbox
+    webhooks = WebhookDelivery(services)  # a worker also delivers webhooks from the shared outbox
 
     def stop() -> None:
         worker.stop()

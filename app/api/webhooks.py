@@ -19,6 +19,7 @@ from app.api.deps import Conn, Organization, ServicesDep
 from app.api.errors import bad_request, not_found
 from app.api.records import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.db.tables import webhook_outbox
+from app.outbox import SECOND
 from app.timeutil import from_micros, now_micros
 from app.urlpolicy import UnsafeURLError
 from app.webhooks import delivery, events
@@ -216,7 +217,7 @@ async def send_test(
     row = outbox_row(target, events.TEST, envelope(target, events.TEST, None, data), now)
     # Leased by this request from the start, so the background loop does not send it concurrently.
     owner = f"api-test:{row['id']}"
-    row.update(lease_owner=owner, lease_expires_at=now + int(config.lease_seconds * delivery.SECOND))
+    row.update(lease_owner=owner, lease_expires_at=now + int(config.lease_seconds * SECOND))
     await conn.execute(webhook_outbox.insert().values(**row))
     await conn.commit()
     lease = await delivery.held(services.engine, row["id"], owner)

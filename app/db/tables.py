@@ -8,6 +8,8 @@ served by concatenating stored bytes. Many-valued relations and tags live in ``r
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -268,6 +270,22 @@ record_links = Table(
 
 # --- outgoing webhooks (app/webhooks) ---------------------------------------------------------------
 
+
+def delivery_columns() -> list[Column[Any]]:
+    """An outbox row's delivery state (``app/outbox.py``), the same in both outboxes."""
+    return [
+        Column("created_at", Micros, nullable=False),
+        Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+        Column("next_attempt_at", Micros),  # null once delivered or dead: the due index skips it
+        Column("lease_owner", String(100)),
+        Column("lease_expires_at", Micros),
+        Column("delivered_at", Micros),
+        Column("last_status", Integer),  # the receiver's last HTTP status (null: no response)
+        Column("last_error", Text),
+        Column("dead_at", Micros),
+    ]
+
+
 #: Where an organization wants events delivered; the signing secret is sealed with the SecretBox.
 webhook_targets = Table(
     "webhook_targets",
@@ -292,15 +310,7 @@ webhook_outbox = Table(
     Column("target_id", Uuid, ForeignKey("webhook_targets.id", ondelete="CASCADE"), nullable=False),
     Column("event", String(64), nullable=False),
     Column("body", LargeBinary, nullable=False),  # the exact bytes signed and sent
-    Column("created_at", Micros, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
-    Column("next_attempt_at", Micros),  # null once delivered or dead
-    Column("lease_owner", String(100)),
-    Column("lease_expires_at", Micros),
-    Column("delivered_at", Micros),
-    Column("last_status", Integer),  # the receiver's last HTTP status (null: no response)
-    Column("last_error", Text),
-    Column("dead_at", Micros),
+    *delivery_columns(),
     Index("ix_webhook_outbox_due", "next_attempt_at"),
     Index("ix_webhook_outbox_target_seq", "target_id", "seq"),
 )
@@ -388,15 +398,7 @@ sharing_outbox = Table(
     Column("order_key", String(64), nullable=False),
     Column("kind", String(16), nullable=False),  # invite | agreement | share | update | unshare
     Column("body", LargeBinary),
-    Column("created_at", Micros, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
-    Column("next_attempt_at", Micros),  # null once delivered or dead
-    Column("lease_owner", String(100)),
-    Column("lease_expires_at", Micros),
-    Column("delivered_at", Micros),
-    Column("last_status", Integer),
-    Column("last_error", Text),
-    Column("dead_at", Micros),
+    *delivery_columns(),
     Index("ix_sharing_outbox_due", "next_attempt_at"),
     Index("ix_sharing_outbox_order", "order_key", "seq"),
 )

@@ -13,7 +13,6 @@ and its status and error stay in ``sharing_outbox`` (``last_status``, ``last_err
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.state import Services
 from app.db import accounts as account_store
+from app.outbox import DeliveryLoop
 from app.sharing import outbox, payload, store
 from app.sharing.outbox import Lease, OutboxConfig
 from app.sharing.store import Agreement
@@ -172,44 +172,20 @@ async def deliver(services: Services, lease: Lease, config: OutboxConfig) -> Out
     return outcome
 
 
-class SharingDelivery:
+class SharingDelivery(DeliveryLoop[Lease]):
     """Delivers due outbox rows until stopped; the sync worker (``serve``, ``deskbridge worker``) runs one."""
 
+    name = "ticket-sharing"
+
     def __init__(self, services: Services, config: OutboxConfig | None = None) -> None:
+        super().__init__()
         self.services = services
         self.config = config or OutboxConfig()
-        self.owner = outbox.owner_name()
-        self._stop = asyncio.Event()
+        self.poll_seconds = self.config.poll_seconds
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def deliver_due(self) -> int:
-        leases = await outbox.lease_due(self.services.engine, self.owner, self.config)
+    async def lease_due(self) -> list[Lease]:
         # Rows of one order key are never leased together, so concurrency keeps per-ticket order.
-        await asyncio.gather(*(deliver(self.services, lease, self.config) for lease in leases))
-        return len(leases)
+        return await outbox.lease_due(self.services.engine, self.owner, self.config)
 
-    async def run_until_idle(self, max_rounds: int = 100) -> int:
-        """Deliver until nothing is due (tests, CLI); returns the attempts made."""
-        total = 0
-        for _ in range(max_rounds):
-            done = await self.deliver_due()
-            if not done:
-                break
-            total += done
-        return total
-
-    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
-        stop = stop or self._stop
-        log.info("ticket-sharing delivery %s started", self.owner)
-        while not stop.is_set():
-            try:
-                done = await self.deliver_due()
-            except Exception:  # the database went away for a moment: keep the loop alive
-                log.exception("ticket-sharing delivery round failed")
-                done = 0
-            if done:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
+    async def deliver(self, lease: Lease) -> Outcome | None:
+        return await deliver(self.services, lease, self.config)

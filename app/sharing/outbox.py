@@ -5,41 +5,33 @@ so nothing is lost on a restart: a lease held by a dead process expires and the 
 (the partner dedupes by uuid). Rows of one ``order_key`` (a shared ticket, or an agreement) go out one at
 a time in ``seq`` order: a share before its updates, an update before the unshare.
 
-Same shape as the webhook outbox (``app/webhooks``: lease, attempt, record with backoff); the two differ
-in what a row means (an event body vs. a request built at send time) and in ordering, and could share
-a generic "leased rows with backoff" core once both settle.
+Leasing, retries and settling are ``app/outbox.py``'s, shared with the webhook outbox; what is this
+queue's own is what a row means (a request built when sent, not a stored body), the coalescing of
+updates, and the per-``order_key`` ordering.
 """
 
 from __future__ import annotations
 
-import os
-import random
-import socket
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.tables import sharing_outbox
+from app.outbox import Config, claim, due, settle, settled
+from app.outbox import postpone as give_back
 from app.timeutil import now_micros
 from connectors.ticket_sharing.client import Outcome
 
-SECOND = 1_000_000
-
 
 @dataclass(frozen=True)
-class OutboxConfig:
-    batch_size: int = 16
-    poll_seconds: float = 1.0
+class OutboxConfig(Config):
     lease_seconds: float = 120.0
     timeout_seconds: float = 30.0
     backoff_base_seconds: float = 5.0
-    backoff_cap_seconds: float = 3600.0
-    #: After this many failed attempts a row is dead (about 3 days with the defaults).
-    max_attempts: int = 80
+    #: About 3 days of attempts with the defaults.
+    max_attempts: int | None = 80
 
 
 class Lease(msgspec.Struct, kw_only=True, frozen=True):
@@ -50,10 +42,6 @@ class Lease(msgspec.Struct, kw_only=True, frozen=True):
     body: bytes | None
     attempts: int
     owner: str
-
-
-def owner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 async def enqueue(
@@ -111,76 +99,25 @@ async def lease_due(engine: AsyncEngine, owner: str, config: OutboxConfig) -> li
             sharing_outbox.c.body,
             sharing_outbox.c.attempts,
         )
-        .where(
-            sharing_outbox.c.next_attempt_at <= now,
-            or_(sharing_outbox.c.lease_expires_at.is_(None), sharing_outbox.c.lease_expires_at < now),
-            ~blocked,
-        )
+        .where(*due(sharing_outbox, now), ~blocked)
         .order_by(sharing_outbox.c.seq)
         .limit(config.batch_size)
         .with_for_update(skip_locked=True, of=sharing_outbox)
     )
-    leases: list[Lease] = []
     async with engine.begin() as conn:
-        for row in (await conn.execute(pick)).all():
-            claimed = await conn.execute(
-                update(sharing_outbox)
-                .where(
-                    sharing_outbox.c.seq == row.seq,
-                    or_(sharing_outbox.c.lease_expires_at.is_(None), sharing_outbox.c.lease_expires_at < now),
-                )
-                .values(lease_owner=owner, lease_expires_at=now + int(config.lease_seconds * SECOND))
-            )
-            if claimed.rowcount == 1:
-                leases.append(
-                    Lease(
-                        seq=row.seq,
-                        agreement_id=row.agreement_id,
-                        shared_ticket_id=row.shared_ticket_id,
-                        kind=row.kind,
-                        body=row.body,
-                        attempts=row.attempts,
-                        owner=owner,
-                    )
-                )
-    return leases
-
-
-def backoff(attempts: int, config: OutboxConfig) -> float:
-    """Exponential with jitter (half fixed, half random): retries of many rows to a partner that just
-    came back are spread out."""
-    delay = min(config.backoff_base_seconds * 2.0 ** max(attempts - 1, 0), config.backoff_cap_seconds)
-    return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not a secret
+        rows = (await conn.execute(pick)).all()
+        ours = await claim(
+            conn, sharing_outbox.c.seq, [r.seq for r in rows], owner, config.lease_seconds, now
+        )
+    return [Lease(**row._asdict(), owner=owner) for row in rows if row.seq in ours]
 
 
 async def record(conn: AsyncConnection, lease: Lease, outcome: Outcome, config: OutboxConfig) -> None:
     """Save an attempt's outcome, only while we still hold the lease (in the caller's transaction)."""
-    now = now_micros()
-    attempts = lease.attempts + 1
-    values: dict[str, Any] = {
-        "attempts": attempts,
-        "last_status": outcome.status,
-        "last_error": outcome.error,
-        "lease_owner": None,
-        "lease_expires_at": None,
-    }
-    if outcome.delivered:
-        values.update(delivered_at=now, next_attempt_at=None)
-    elif not outcome.retry or attempts >= config.max_attempts:
-        values.update(dead_at=now, next_attempt_at=None)
-    else:
-        values["next_attempt_at"] = now + int(backoff(attempts, config) * SECOND)
-    await conn.execute(
-        update(sharing_outbox)
-        .where(and_(sharing_outbox.c.seq == lease.seq, sharing_outbox.c.lease_owner == lease.owner))
-        .values(**values)
-    )
+    values = settled(outcome, attempts=lease.attempts + 1, config=config, now=now_micros())
+    await settle(conn, sharing_outbox.c.seq, lease.seq, lease.owner, values)
 
 
 async def postpone(conn: AsyncConnection, lease: Lease, seconds: float) -> None:
     """Give a row back without counting an attempt (a partner comment is being written right now)."""
-    await conn.execute(
-        update(sharing_outbox)
-        .where(sharing_outbox.c.seq == lease.seq, sharing_outbox.c.lease_owner == lease.owner)
-        .values(lease_owner=None, lease_expires_at=None, next_attempt_at=now_micros() + int(seconds * SECOND))
-    )
+    await give_back(conn, sharing_outbox.c.seq, lease.seq, lease.owner, seconds)

@@ -1,9 +1,10 @@
 """Delivering the outbox: lease due rows, POST the signed bytes, record the outcome.
 
-Everything is in ``webhook_outbox``, so a restart loses nothing: a row leased by a process that died is
-taken again when its lease expires (the receiver may then see it twice; it dedupes on
-``X-Deskbridge-Event-Id``). Leasing picks rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number
-of workers share the outbox without sending a row twice at once.
+Leasing, retries and settling are ``app/outbox.py``'s, shared with the sharing outbox. Everything is in
+``webhook_outbox``, so a restart loses nothing: a row leased by a process that died is taken again when
+its lease expires (the receiver may then see it twice; it dedupes on ``X-Deskbridge-Event-Id``). Leasing
+picks rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the outbox
+without sending a row twice at once.
 
 Retry policy (ours, documented because Merge's is weak: 3 attempts within seconds, 4xx dropped):
 
@@ -20,32 +21,26 @@ Retry policy (ours, documented because Merge's is weak: 3 attempts within second
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import logging
-import os
-import random
-import socket
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import msgspec
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.state import Services
 from app.db.tables import webhook_outbox, webhook_targets
+from app.outbox import SECOND, Config, DeliveryLoop, claim, due, settle, settled
 from app.timeutil import now_micros
 from app.urlpolicy import UnsafeURLError
 from app.webhooks import signing
 
 log = logging.getLogger("deskbridge.webhooks")
 
-SECOND = 1_000_000
 EVENT_ID_HEADER = "X-Deskbridge-Event-Id"
 EVENT_HEADER = "X-Deskbridge-Event"
 ATTEMPT_HEADER = "X-Deskbridge-Delivery-Attempt"
@@ -53,15 +48,8 @@ USER_AGENT = "deskbridge-webhooks"
 
 
 @dataclass(frozen=True)
-class DeliveryConfig:
-    batch_size: int = 16
-    poll_seconds: float = 1.0
-    #: Longer than ``timeout_seconds``: a lease must outlive the request it covers.
-    lease_seconds: float = 60.0
-    timeout_seconds: float = 10.0
-    backoff_base_seconds: float = 10.0
-    backoff_cap_seconds: float = 3600.0
-    max_age_seconds: float = 3 * 24 * 3600.0
+class DeliveryConfig(Config):
+    max_age_seconds: float | None = 3 * 24 * 3600.0
     #: Delivered and dead events stay listable (``/webhook-targets/{id}/deliveries``) this long, then
     #: are purged, so the outbox does not grow with every event ever sent.
     retention_seconds: float = 7 * 24 * 3600.0
@@ -85,23 +73,6 @@ class Outcome(msgspec.Struct, kw_only=True, frozen=True):
     status: int | None = None
     error: str | None = None
     retry_after: float | None = None
-
-
-def backoff(
-    attempts: int,
-    config: DeliveryConfig,
-    retry_after: float | None = None,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """Seconds before attempt ``attempts + 1``: ``Retry-After`` if given, else exponential with jitter.
-
-    Jitter spreads the retries of many events to one receiver that just came back (half fixed, half
-    random, so the wait never collapses to zero).
-    """
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), config.max_age_seconds)
-    delay = min(config.backoff_base_seconds * 2.0 ** max(attempts - 1, 0), config.backoff_cap_seconds)
-    return delay / 2 + rng() * delay / 2
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -140,10 +111,6 @@ def signed_headers(secret: str, body: bytes, *, event_id: str, event: str, attem
     }
 
 
-def delivery_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
 def _leasable() -> Select[Any]:
     return select(
         webhook_outbox.c.id,
@@ -157,16 +124,7 @@ def _leasable() -> Select[Any]:
 
 
 def _lease(row: Any, owner: str) -> Lease:
-    return Lease(
-        id=row.id,
-        event=row.event,
-        body=row.body,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        owner=owner,
-        url=row.url,
-        secret=row.secret,
-    )
+    return Lease(**row._asdict(), owner=owner)  # the columns of ``_leasable``, by name
 
 
 async def lease_due(engine: AsyncEngine, owner: str, config: DeliveryConfig) -> list[Lease]:
@@ -174,25 +132,15 @@ async def lease_due(engine: AsyncEngine, owner: str, config: DeliveryConfig) -> 
     now = now_micros()
     pick = (
         _leasable()
-        .where(
-            webhook_outbox.c.next_attempt_at <= now,
-            or_(webhook_outbox.c.lease_expires_at.is_(None), webhook_outbox.c.lease_expires_at < now),
-            webhook_targets.c.is_active.is_(True),
-        )
+        .where(*due(webhook_outbox, now), webhook_targets.c.is_active.is_(True))
         .order_by(webhook_outbox.c.next_attempt_at, webhook_outbox.c.seq)
         .limit(config.batch_size)
         .with_for_update(skip_locked=True, of=webhook_outbox)
     )
     async with engine.begin() as conn:
         rows = (await conn.execute(pick)).all()
-        if not rows:
-            return []
-        await conn.execute(
-            update(webhook_outbox)
-            .where(webhook_outbox.c.id.in_([r.id for r in rows]))
-            .values(lease_owner=owner, lease_expires_at=now + int(config.lease_seconds * SECOND))
-        )
-    return [_lease(r, owner) for r in rows]
+        ours = await claim(conn, webhook_outbox.c.id, [r.id for r in rows], owner, config.lease_seconds, now)
+    return [_lease(r, owner) for r in rows if r.id in ours]
 
 
 async def held(engine: AsyncEngine, event_id: str, owner: str) -> Lease | None:
@@ -235,29 +183,16 @@ async def attempt(services: Services, lease: Lease, config: DeliveryConfig) -> O
 
 async def record(engine: AsyncEngine, lease: Lease, outcome: Outcome, config: DeliveryConfig) -> None:
     """Save the outcome of an attempt (only while we still hold the lease)."""
-    now = now_micros()
-    values: dict[str, object] = {
-        "attempts": lease.attempts + 1,
-        "last_status": outcome.status,
-        "last_error": outcome.error,
-        "lease_owner": None,
-        "lease_expires_at": None,
-    }
-    deadline = lease.created_at + int(config.max_age_seconds * SECOND)
-    if outcome.delivered:
-        values.update(delivered_at=now, next_attempt_at=None)
-    elif not outcome.retry or now >= deadline:
-        values.update(dead_at=now, next_attempt_at=None)
-    else:
-        wait = backoff(lease.attempts + 1, config, outcome.retry_after)
-        # One last attempt at the deadline rather than giving up before it.
-        values["next_attempt_at"] = min(now + int(wait * SECOND), deadline)
+    values = settled(
+        outcome,
+        attempts=lease.attempts + 1,
+        created_at=lease.created_at,
+        config=config,
+        now=now_micros(),
+        retry_after=outcome.retry_after,
+    )
     async with engine.begin() as conn:
-        await conn.execute(
-            update(webhook_outbox)
-            .where(and_(webhook_outbox.c.id == lease.id, webhook_outbox.c.lease_owner == lease.owner))
-            .values(**values)
-        )
+        await settle(conn, webhook_outbox.c.id, lease.id, lease.owner, values)
 
 
 async def deliver(services: Services, lease: Lease, config: DeliveryConfig) -> Outcome:
@@ -279,54 +214,30 @@ async def purge_finished(engine: AsyncEngine, *, older_than: int) -> int:
     return int(result.rowcount or 0)
 
 
-class DeliveryLoop:
-    """Delivers due outbox rows until stopped (``serve`` and ``deskbridge worker`` run one)."""
+class WebhookDelivery(DeliveryLoop[Lease]):
+    """Delivers due webhook events until stopped (``serve`` and ``deskbridge worker`` run one), and
+    purges the finished ones every ``purge_every_seconds``."""
+
+    name = "webhook"
 
     def __init__(self, services: Services, config: DeliveryConfig | None = None) -> None:
+        super().__init__()
         self.services = services
         self.config = config or DeliveryConfig()
-        self.owner = delivery_owner()
-        self._stop = asyncio.Event()
+        self.poll_seconds = self.config.poll_seconds
+        self.chores_seconds = self.config.purge_every_seconds
 
-    def stop(self) -> None:
-        self._stop.set()
+    async def lease_due(self) -> list[Lease]:
+        return await lease_due(self.services.engine, self.owner, self.config)
 
-    async def deliver_due(self) -> int:
-        """Lease one batch and deliver it concurrently; returns how many were attempted."""
-        leases = await lease_due(self.services.engine, self.owner, self.config)
-        await asyncio.gather(*(deliver(self.services, lease, self.config) for lease in leases))
-        return len(leases)
-
-    async def run_until_idle(self, max_batches: int = 1000) -> int:
-        """Deliver until nothing is due (tests); returns the attempts made."""
-        total = 0
-        for _ in range(max_batches):
-            done = await self.deliver_due()
-            if not done:
-                break
-            total += done
-        return total
+    async def deliver(self, lease: Lease) -> Outcome:
+        return await deliver(self.services, lease, self.config)
 
     async def purge(self) -> int:
         """Purge events finished longer than ``retention_seconds`` ago; returns how many."""
         cutoff = now_micros() - int(self.config.retention_seconds * SECOND)
         return await purge_finished(self.services.engine, older_than=cutoff)
 
-    async def run_forever(self) -> None:
-        log.info("webhook delivery %s started", self.owner)
-        next_purge = 0.0
-        while not self._stop.is_set():
-            try:
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + self.config.purge_every_seconds
-                    if purged := await self.purge():
-                        log.info("purged %d finished webhook events", purged)
-                done = await self.deliver_due()
-            except Exception:  # the database went away for a moment: keep the loop alive
-                log.exception("webhook delivery round failed")
-                done = 0
-            if done:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.config.poll_seconds)
-        log.info("webhook delivery %s stopped", self.owner)
+    async def chores(self) -> None:
+        if purged := await self.purge():
+            log.info("purged %d finished webhook events", purged)

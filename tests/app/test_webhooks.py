@@ -25,13 +25,14 @@ from app.db import accounts as account_store
 from app.db import records, syncstate
 from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.db.tables import sync_state, tickets, webhook_outbox
+from app.outbox import backoff
 from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from app.timeutil import now_micros
 from app.webhooks import delivery, hooks, signing
 from app.webhooks import targets as target_store
-from app.webhooks.delivery import DeliveryConfig, DeliveryLoop
+from app.webhooks.delivery import DeliveryConfig, WebhookDelivery
 from connectors.http import RetryPolicy
 from tests import fakes
 from tests.app.conftest import API, LOOPBACK, Service, desk_url
@@ -206,11 +207,11 @@ def test_timestamped_signature_rejects_replays_and_tampering() -> None:
 
 def test_retry_policy() -> None:
     config = DeliveryConfig(backoff_base_seconds=10, backoff_cap_seconds=3600)
-    assert delivery.backoff(1, config, rng=lambda: 0.0) == 5.0
-    assert delivery.backoff(1, config, rng=lambda: 1.0) == 10.0
-    assert delivery.backoff(4, config, rng=lambda: 1.0) == 80.0
-    assert delivery.backoff(30, config, rng=lambda: 1.0) == 3600.0  # capped
-    assert delivery.backoff(30, config, retry_after=120.0) == 120.0  # Retry-After wins
+    assert backoff(1, config, rng=lambda: 0.0) == 5.0
+    assert backoff(1, config, rng=lambda: 1.0) == 10.0
+    assert backoff(4, config, rng=lambda: 1.0) == 80.0
+    assert backoff(30, config, rng=lambda: 1.0) == 3600.0  # capped
+    assert backoff(30, config, retry_after=120.0) == 120.0  # Retry-After wins
     assert delivery.classify(204, None).delivered
     gone = delivery.classify(410, None)
     assert not gone.delivered and not gone.retry  # the only status that is not retried
@@ -267,7 +268,7 @@ async def test_delivery_sends_each_event_once_signed(services: Services, receive
     account = await link(services)
     target_id = await add_target(services, account)
     await emit_tickets(services, account, 3)
-    loop = DeliveryLoop(services, NOW)
+    loop = WebhookDelivery(services, NOW)
     assert await loop.run_until_idle() == 3
     assert await loop.run_until_idle() == 0  # delivered rows are never sent again
     assert len(receiver.requests) == 3
@@ -312,7 +313,7 @@ async def test_receiver_down_for_a_while_gets_every_event_once_back(
     await add_target(services, account)
     await emit_tickets(services, account, 5)
     receiver.failures, receiver.refuse = 12, refuse
-    await DeliveryLoop(services, NOW).run_until_idle()
+    await WebhookDelivery(services, NOW).run_until_idle()
     rows = await outbox(services)
     assert sorted(receiver.accepted) == sorted(r.id for r in rows)  # no loss, each processed once
     assert len(receiver.requests) == 17
@@ -333,7 +334,7 @@ async def test_deliveries_survive_a_restart(
     await emit_tickets(services, account, 6)
     receiver.delay = 0.3
     config = DeliveryConfig(batch_size=2, lease_seconds=0.5, poll_seconds=0.01)
-    first = asyncio.create_task(DeliveryLoop(services, config).run_forever())
+    first = asyncio.create_task(WebhookDelivery(services, config).run_forever())
     await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
     first.cancel()  # the process dies mid-delivery: leases held, outcomes never recorded
     await asyncio.gather(first, return_exceptions=True)
@@ -343,7 +344,7 @@ async def test_deliveries_survive_a_restart(
     try:
         receiver.delay = 0.0
         await asyncio.sleep(0.6)  # the dead process's leases expire
-        await DeliveryLoop(restarted, config).run_until_idle()
+        await WebhookDelivery(restarted, config).run_until_idle()
         rows = await outbox(restarted)
         assert all(r.delivered_at is not None for r in rows)
         assert set(receiver.accepted) == {r.id for r in rows}  # at least once: every event arrived
@@ -365,7 +366,7 @@ async def test_gone_too_old_and_refused_urls(
             .values(created_at=second.created_at - int(NOW.max_age_seconds * delivery.SECOND) - 1)
         )
     receiver.failures = 2
-    await DeliveryLoop(services, DeliveryConfig(backoff_base_seconds=3600)).run_until_idle()
+    await WebhookDelivery(services, DeliveryConfig(backoff_base_seconds=3600)).run_until_idle()
     rows = {r.id: r for r in await outbox(services)}
     assert rows[second.id].dead_at is not None and rows[second.id].attempts == 1
     assert rows[first.id].dead_at is None and rows[first.id].next_attempt_at > time.time() * 1e6 + 1e9
@@ -376,7 +377,7 @@ async def test_gone_too_old_and_refused_urls(
     try:
         await emit_tickets(strict, account, 1, start=10)
         sent = len(receiver.requests)
-        await DeliveryLoop(strict, NOW).deliver_due()
+        await WebhookDelivery(strict, NOW).deliver_due()
         assert len(receiver.requests) == sent
         refused = [r for r in await outbox(strict) if r.last_error and "policy" in r.last_error]
         assert len(refused) == 1 and refused[0].dead_at is None
@@ -389,7 +390,7 @@ async def test_410_gone_is_not_retried(services: Services) -> None:
     await add_target(services, account)
     await emit_tickets(services, account, 1)
     services.http._transport = httpx.MockTransport(lambda r: httpx.Response(410))
-    await DeliveryLoop(services, NOW).run_until_idle()
+    await WebhookDelivery(services, NOW).run_until_idle()
     (row,) = await outbox(services)
     assert row.dead_at is not None and row.attempts == 1 and row.last_status == 410
 
@@ -400,7 +401,7 @@ async def test_finished_events_are_purged_after_the_retention_pending_ones_kept(
     account = await link(services)
     await add_target(services, account)
     await emit_tickets(services, account, 3)
-    loop = DeliveryLoop(services, NOW)
+    loop = WebhookDelivery(services, NOW)
     assert await loop.run_until_idle() == 3
     await emit_tickets(services, account, 2, start=3)  # not delivered yet
     assert await loop.purge() == 0  # delivered just now: within the retention
