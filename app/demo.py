@@ -166,27 +166,26 @@ async def _link_and_sync(
     try:
         async with services.engine.connect() as conn:
             org = await account_store.organization_for_key(conn, api_key)
-            assert org is not None
-            for emulator in emulators:
-                integration = emulator.vendor
-                _, credentials = VENDORS[integration]
-                account, token, _created = await link(
-                    services,
-                    conn,
-                    NewLinkedAccount(
-                        organization_id=org,
-                        integration=integration,
-                        end_user_origin_id=DEMO_ORIGIN,
-                        end_user_organization_name="Acme (demo)",
-                        end_user_email_address="admin@acme.test",
-                        base_url=emulator.url,
-                        credentials=credentials,
-                    ),
-                )
-                desks.append(LinkedDesk(integration, account.id, token, emulator.url))
-                # The emulators allow far more than the vendors' documented limits the connectors pace
-                # themselves to by default; the initial sync uses a sandbox quota to finish in seconds.
-                services.limiters[account.id] = RateLimiter([Quota(requests=SANDBOX_PER_MINUTE, per=60)])
+        assert org is not None
+        for emulator in emulators:
+            integration = emulator.vendor
+            _, credentials = VENDORS[integration]
+            account, token, _created = await link(
+                services,
+                NewLinkedAccount(
+                    organization_id=org,
+                    integration=integration,
+                    end_user_origin_id=DEMO_ORIGIN,
+                    end_user_organization_name="Acme (demo)",
+                    end_user_email_address="admin@acme.test",
+                    base_url=emulator.url,
+                    credentials=credentials,
+                ),
+            )
+            desks.append(LinkedDesk(integration, account.id, token, emulator.url))
+            # The emulators allow far more than the vendors' documented limits the connectors pace
+            # themselves to by default; the initial sync uses a sandbox quota to finish in seconds.
+            services.limiters[account.id] = RateLimiter([Quota(requests=SANDBOX_PER_MINUTE, per=60)])
         async with services.engine.begin() as conn:
             ids = [d.account_id for d in desks]
             await conn.execute(

@@ -4,7 +4,6 @@ then store the linked account (created, or relinked with the same account token)
 from __future__ import annotations
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.errors import ApiError, bad_request, problem
 from app.api.state import Services
@@ -46,15 +45,9 @@ def _check_input(services: Services, request: NewLinkedAccount) -> str | None:
     return url
 
 
-async def link(
-    services: Services, conn: AsyncConnection, request: NewLinkedAccount
-) -> tuple[LinkedAccountRecord, str, bool]:
-    """Check the credentials with the vendor, then create or relink; commits.
-
-    ``conn`` must not be in a transaction: none may stay open while the vendor answers.
-    """
-    if conn.in_transaction():
-        raise RuntimeError("link() calls the vendor: end the caller's transaction first")
+async def link(services: Services, request: NewLinkedAccount) -> tuple[LinkedAccountRecord, str, bool]:
+    """Check the credentials with the vendor, then create or relink in a transaction of its own (not
+    the caller's: none may stay open while the vendor answers)."""
     url = _check_input(services, request)
     if request.base_url:
         request = msgspec.structs.replace(request, base_url=url)
@@ -94,13 +87,13 @@ async def link(
             f"Could not verify the credentials with {request.integration}: {exc}",
             errors=[problem("VENDOR_UNREACHABLE", "Vendor check failed", str(exc), "/base_url")],
         ) from None
-    account, token, created = await account_store.link_account(conn, services.box, request)
-    cls = registry.get(request.integration)
-    await syncstate.ensure_models(conn, account.id, [m.model for m in cls.models if FETCH in m.operations])
-    if not created:
-        await syncstate.resume_all(conn, account.id)
-    else:  # webhooks: LinkedAccount.linked, committed with the new account
-        await webhooks.linked(conn, account)
-    await conn.commit()
+    models = [m.model for m in registry.get(request.integration).models if FETCH in m.operations]
+    async with services.engine.begin() as conn:
+        account, token, created = await account_store.link_account(conn, services.box, request)
+        await syncstate.ensure_models(conn, account.id, models)
+        if not created:
+            await syncstate.resume_all(conn, account.id)
+        else:  # webhooks: LinkedAccount.linked, committed with the new account
+            await webhooks.linked(conn, account)
     services.auth_cache.clear()  # a relink changes the cached account (status, credentials)
     return account, token, created

@@ -114,22 +114,20 @@ async def link(data_dir: Path, url: str) -> str:
     services = build_services(settings_for(data_dir))
     try:
         await migrate(services.engine)
-        async with services.engine.connect() as conn:
+        async with services.engine.begin() as conn:
             org = await account_store.ensure_organization(conn)
-            await conn.commit()
-            account, _token, _ = await link_account(
-                services,
-                conn,
-                NewLinkedAccount(
-                    organization_id=org,
-                    integration="zendesk",
-                    end_user_origin_id="bench",
-                    end_user_organization_name="Bench",
-                    end_user_email_address="admin@acme.test",
-                    base_url=url,
-                    credentials=CREDENTIALS,
-                ),
-            )
+        account, _token, _ = await link_account(
+            services,
+            NewLinkedAccount(
+                organization_id=org,
+                integration="zendesk",
+                end_user_origin_id="bench",
+                end_user_organization_name="Bench",
+                end_user_email_address="admin@acme.test",
+                base_url=url,
+                credentials=CREDENTIALS,
+            ),
+        )
         return account.id
     finally:
         await services.http.aclose()

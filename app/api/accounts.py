@@ -167,7 +167,7 @@ async def list_linked_accounts(
     summary="Register an end user's desk with its credentials; returns the account token once",
 )
 async def create_linked_account(
-    data: JSONBody[LinkedAccountCreate], organization: Organization, services: ServicesDep, conn: Conn
+    data: JSONBody[LinkedAccountCreate], organization: Organization, services: ServicesDep
 ) -> Response[LinkedAccountWithToken]:
     new = NewLinkedAccount(
         organization_id=organization,
@@ -178,7 +178,7 @@ async def create_linked_account(
         end_user_organization_name=data.end_user_organization_name,
         end_user_email_address=data.end_user_email_address,
     )
-    account, token, created = await linking.link(services, conn, new)
+    account, token, created = await linking.link(services, new)
     body = LinkedAccountWithToken(**_linked_account(account), account_token=token)
     return Response(body, status_code=201 if created else 200)
 
@@ -263,7 +263,7 @@ async def complete_link(data: JSONBody[LinkCompletion], services: ServicesDep, c
         end_user_email_address=link.end_user_email_address,
     )
     await conn.rollback()  # the token's checks were reads; linking calls the vendor outside them
-    account, _token, _created = await linking.link(services, conn, new)
+    account, _token, _created = await linking.link(services, new)
     public = await account_store.complete_link_token(conn, link.id, account.id)
     if public is None:
         raise bad_request("This link token was already used; create a new one.", pointer="/link_token")

@@ -13,20 +13,18 @@ async def link_desk(
     services: Services, integration: str, url: str, credentials: dict[str, str], origin: str
 ) -> str:
     """Link the desk at ``url`` for the default organization; returns the linked account id."""
-    async with services.engine.connect() as conn:
+    async with services.engine.begin() as conn:
         org = await account_store.ensure_organization(conn)
-        await conn.commit()
-        account, _token, _ = await link(
-            services,
-            conn,
-            NewLinkedAccount(
-                organization_id=org,
-                integration=integration,
-                end_user_origin_id=origin,
-                end_user_organization_name=origin.title(),
-                end_user_email_address="admin@acme.test",
-                base_url=url,
-                credentials=credentials,
-            ),
-        )
+    account, _token, _ = await link(
+        services,
+        NewLinkedAccount(
+            organization_id=org,
+            integration=integration,
+            end_user_origin_id=origin,
+            end_user_organization_name=origin.title(),
+            end_user_email_address="admin@acme.test",
+            base_url=url,
+            credentials=credentials,
+        ),
+    )
     return account.id
