@@ -6,7 +6,8 @@ Routes (``.json`` optional everywhere, as on Zendesk):
   ``GET/PUT/DELETE /api/v2/tickets/{id}``, ``GET /api/v2/tickets/{id}/comments``,
   ``GET /api/v2/deleted_tickets``
 * users: ``GET/POST /api/v2/users``, ``POST /api/v2/users/create_many``, ``GET /api/v2/users/me``,
-  ``GET/PUT /api/v2/users/{id}``; organizations and groups: list and show
+  ``GET/PUT/DELETE /api/v2/users/{id}`` (deleting is soft: the user is still shown, ``active: false``);
+  organizations and groups: list and show
 * attachments: ``GET /api/v2/attachments/{id}``, ``POST /api/v2/uploads?filename=[&token=]``, and the
   file itself at ``content_url`` (``/attachments/token/{token}/?name=``, no auth, like a signed URL)
 * incremental exports: ``/api/v2/incremental/tickets`` (time), ``/api/v2/incremental/tickets/cursor``,
@@ -186,9 +187,19 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
 
     @get("/api/v2/users/{user_id:int}", sync_to_thread=False)
     def show_user(user_id: FromPath[int]) -> Response[bytes]:
-        if user_id not in users:
+        if user_id in users:
+            return json_response(b'{"user":' + users.encoded(user_id, "api", _same) + b"}")
+        deleted = desk.user_shown(user_id)  # soft-deleted users are still shown, inactive
+        if deleted is None:
             raise not_found()
-        return json_response(b'{"user":' + users.encoded(user_id, "api", _same) + b"}")
+        return json_response({"user": deleted})
+
+    @delete("/api/v2/users/{user_id:int}", status_code=200, sync_to_thread=False)
+    def delete_user(user_id: FromPath[int]) -> Response[bytes]:
+        row = desk.delete_user(user_id)
+        if row is None:
+            raise not_found()
+        return json_response({"user": row})
 
     @put("/api/v2/users/{user_id:int}")
     async def update_user(request: Req, user_id: FromPath[int]) -> Response[bytes]:
@@ -294,6 +305,7 @@ def _routes(desk: ZendeskDesk, config: ZendeskConfig) -> list[Any]:
         me,
         show_user,
         update_user,
+        delete_user,
         list_orgs,
         show_org,
         list_groups,

@@ -405,22 +405,30 @@ class ZendeskDesk:
             return {**row, "comments": self.comments(row_id) or self._comments.get(row_id, [])}
         return row
 
-    def delete_user(self, user_id: int) -> bool:
+    def delete_user(self, user_id: int) -> dict[str, Any] | None:
         """Zendesk deletes users softly: lists and exports keep them, ``active: false``, email gone
-        (as the recorded users export shows), updated now."""
+        (as the recorded users export shows; the address is free for a new user), updated now.
+        Returns the deleted user, or None if there is no such live user."""
         now = self._stamp()
         row = self.users.get(user_id)
         if row is None:
-            return False
-        self.users.put(user_id, {**row, "active": False, "email": None, "updated_at": iso(now)}, int(now))
+            return None
+        gone = {**row, "active": False, "email": None, "updated_at": iso(now)}
+        self.users.put(user_id, gone, int(now))
         self.users.delete(user_id, int(now))
-        return True
+        if self._email_index is not None and row["email"]:
+            self._email_index.pop(row["email"].lower(), None)
+        return gone
+
+    def user_shown(self, user_id: int) -> dict[str, Any] | None:
+        """What Show User answers: a live user, or a soft-deleted one (``active: false``)."""
+        return self.users.get(user_id) or self.users.get_deleted(user_id)
 
     def admin_delete(self, table: str, row_id: int) -> bool:
         if table == "tickets":
             return self.delete_ticket(row_id, self.admin_id)
         if table == "users":
-            return self.delete_user(row_id)
+            return self.delete_user(row_id) is not None
         t = self.tables[table]
         return t.delete(row_id, int(self._stamp())) is not None
 

@@ -225,6 +225,29 @@ async def test_a_deleted_user_stays_in_the_users_export_inactive(
     assert [(u["id"], u["active"], u["email"]) for u in later] == [(victim["id"], False, None)]
 
 
+async def test_delete_user_is_soft_like_zendesk(zendesk_app: Any, zd: httpx.AsyncClient) -> None:
+    """Delete User answers the user, inactive; Show User still shows it; its address is free again."""
+    zendesk_app.emulator_config.rate_limit.enabled = False
+    users = (await zd.get("/api/v2/users.json")).json()["users"]
+    victim = next(u for u in users if u["role"] == "end-user" and u["email"])
+    deleted = await zd.delete(f"/api/v2/users/{victim['id']}.json")
+    assert deleted.status_code == 200, deleted.text
+    body = deleted.json()["user"]
+    assert (body["id"], body["active"], body["email"], body["name"]) == (
+        victim["id"],
+        False,
+        None,
+        victim["name"],
+    )
+    shown = (await zd.get(f"/api/v2/users/{victim['id']}.json")).json()["user"]
+    assert shown == body
+    assert (await zd.delete(f"/api/v2/users/{victim['id']}.json")).status_code == 404
+    assert (await zd.delete("/api/v2/users/999999999.json")).status_code == 404
+    again = await zd.post("/api/v2/users.json", json={"user": {"name": "New", "email": victim["email"]}})
+    assert again.status_code == 201, again.text
+    assert again.json()["user"]["id"] != victim["id"]
+
+
 async def test_time_export_never_stalls_on_a_crowded_second(zendesk_app: Any, zd: httpx.AsyncClient) -> None:
     zendesk_app.emulator_config.rate_limit.enabled = False
     clock: Clock = zendesk_app.clock

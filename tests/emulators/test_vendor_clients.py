@@ -90,6 +90,14 @@ def test_zenpy_changes_a_users_role(zendesk_server: ServerThread) -> None:
     assert again.updated_at >= customer.updated_at
 
 
+def test_zenpy_deletes_a_user(zendesk_server: ServerThread) -> None:
+    client = _zenpy(zendesk_server.port)
+    customer = next(u for u in client.users() if u.role == "end-user" and u.email)
+    gone = client.users.delete(customer)
+    assert (gone.id, gone.active) == (customer.id, False)
+    assert client.users(id=customer.id).active is False
+
+
 def _freshdesk(port: int) -> API:
     api = API("acme.freshdesk.com", "fd-api-key")
     route_to_loopback(api._session, port)
