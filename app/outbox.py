@@ -20,6 +20,7 @@ import random
 import socket
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -167,7 +168,7 @@ async def postpone(conn: AsyncConnection, key: Column[Any], value: Any, owner: s
 L = TypeVar("L")
 
 
-class DeliveryLoop(Generic[L]):
+class DeliveryLoop(ABC, Generic[L]):
     """Leases due rows and delivers each batch concurrently, until stopped.
 
     Subclasses say how to lease a batch (``lease_due``) and deliver one row (``deliver``); ``chores``
@@ -182,11 +183,11 @@ class DeliveryLoop(Generic[L]):
         self.owner = owner_name()
         self._stop = asyncio.Event()
 
-    async def lease_due(self) -> Sequence[L]:
-        raise NotImplementedError
+    @abstractmethod
+    async def lease_due(self) -> Sequence[L]: ...
 
-    async def deliver(self, lease: L) -> object:
-        raise NotImplementedError
+    @abstractmethod
+    async def deliver(self, lease: L) -> object: ...
 
     async def chores(self) -> None:
         return None
