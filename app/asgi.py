@@ -21,14 +21,11 @@ from app.api.auth import DEPENDENCIES, close_leftover_connections
 from app.api.errors import EXCEPTION_HANDLERS
 from app.api.routes import ROUTES
 from app.api.state import Services
-from app.db.engine import create_engine
-from app.db.reader import SQLiteReader, reader_for
-from app.secrets import SecretBox
+from app.db.reader import SQLiteReader
+from app.services import build_services
 from app.settings import Settings
 from app.sharing.routes import SHARING_ROUTER
-from app.sync.runner import RunnerConfig
-from app.sync.worker import Worker, WorkerConfig
-from app.urlpolicy import URLPolicy, outbound_client
+from app.sync.worker import Worker, worker_config
 from app.webhooks.delivery import WebhookDelivery
 from connectors.http.retry import RetryPolicy
 
@@ -100,32 +97,6 @@ def create_app(
         ),
         logging_config=None,
         debug=False,
-    )
-
-
-def worker_config(settings: Settings, concurrency: int = 4) -> WorkerConfig:
-    runner = RunnerConfig(interval_seconds=settings.sync_interval, lease_seconds=settings.sync_lease_seconds)
-    return WorkerConfig(concurrency=concurrency, runner=runner)
-
-
-def build_services(
-    settings: Settings,
-    *,
-    http_client: httpx.AsyncClient | None = None,
-    engine: AsyncEngine | None = None,
-    retry: RetryPolicy | None = None,
-) -> Services:
-    """What the API and the sync workers run on (the caller closes what it did not inject)."""
-    engine = engine or create_engine(settings.database_url)
-    policy = URLPolicy(settings.outbound_allow)
-    return Services(
-        settings=settings,
-        engine=engine,
-        reader=reader_for(settings.database_url, engine),
-        box=SecretBox.from_settings(settings),
-        url_policy=policy,
-        http=http_client or outbound_client(policy, timeout=httpx.Timeout(30.0, connect=10.0)),
-        retry=retry,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import signal
 import sys
@@ -16,8 +17,15 @@ from app.settings import Settings, from_env
 
 log = logging.getLogger("deskbridge")
 
-#: Commands that run for long and sync or serve: they get the tuned garbage collector.
-LONG_RUNNING = frozenset({"serve", "worker", "sync", "demo"})
+#: Commands that run for long and sync or serve, with the modules they run: those are loaded before the
+#: garbage collector is tuned (``tune_gc`` freezes what is loaded). The sync and the worker do without
+#: the web framework (``app.services``), which starts them ~0.4 s sooner.
+LONG_RUNNING: dict[str, tuple[str, ...]] = {
+    "serve": ("app.asgi",),
+    "demo": ("app.asgi",),
+    "worker": ("app.services", "app.sync.worker", "app.webhooks.delivery"),
+    "sync": ("app.services", "app.sync.worker", "app.progress"),
+}
 
 
 async def _migrate(settings: Settings) -> None:
@@ -82,8 +90,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _worker(settings: Settings, concurrency: int) -> None:
-    from app.asgi import build_services, worker_config
-    from app.sync.worker import Worker
+    from app.services import build_services
+    from app.sync.worker import Worker, worker_config
     from app.webhooks.delivery import WebhookDelivery
 
     services = build_services(settings)
@@ -113,11 +121,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | None, full: bool) -> int:
     from sqlalchemy import update
 
-    from app.asgi import build_services
     from app.db import accounts as account_store
     from app.db import syncstate
     from app.db.tables import sync_state
     from app.progress import Progress
+    from app.services import build_services
     from app.sync.runner import RunnerConfig
     from app.sync.worker import Worker, WorkerConfig
     from connectors import registry
@@ -237,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in LONG_RUNNING:
-        import app.asgi  # noqa: F401  (loaded before tune_gc freezes what is loaded)
-
+        for module in LONG_RUNNING[args.command]:
+            importlib.import_module(module)
         tune_gc()
     result: int = args.func(settings, args)
     return result

@@ -149,13 +149,13 @@ async def _link_and_sync(
 ) -> tuple[list[LinkedDesk], dict[str, int]]:
     from sqlalchemy import update
 
-    from app.asgi import build_services
     from app.db import accounts as account_store
     from app.db import syncstate
     from app.db.accounts import NewLinkedAccount
     from app.db.tables import sync_state
     from app.linking import link
     from app.progress import Progress
+    from app.services import build_services
     from app.sync.runner import RunnerConfig
     from app.sync.worker import Worker, WorkerConfig
     from connectors.http.ratelimit import Quota, RateLimiter

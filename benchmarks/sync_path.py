@@ -105,11 +105,11 @@ def settings_for(data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 async def link(data_dir: Path, url: str) -> str:
-    from app.asgi import build_services
     from app.db import accounts as account_store
     from app.db.accounts import NewLinkedAccount
     from app.db.engine import migrate
     from app.linking import link as link_account
+    from app.services import build_services
 
     services = build_services(settings_for(data_dir))
     try:
@@ -197,8 +197,8 @@ async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, floa
     """Tickets and their comments (one request per ticket) under a per-minute quota, time-scaled."""
     from sqlalchemy import update
 
-    from app.asgi import build_services
     from app.db.tables import sync_state
+    from app.services import build_services
     from app.sync.runner import RunnerConfig
     from app.sync.worker import Worker, WorkerConfig
     from connectors.http.clock import ScaledClock

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from app.api.state import Services
+from app.settings import Settings
 from app.sharing.deliver import SharingDelivery
 from app.sync import jobs
 from app.sync.runner import Progress, RunnerConfig, SyncRunner
@@ -28,6 +29,12 @@ class WorkerConfig:
     concurrency: int = 4
     poll_seconds: float = 1.0
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+
+
+def worker_config(settings: Settings, concurrency: int = 4) -> WorkerConfig:
+    """A worker's configuration from the settings (sync interval, lease length)."""
+    runner = RunnerConfig(interval_seconds=settings.sync_interval, lease_seconds=settings.sync_lease_seconds)
+    return WorkerConfig(concurrency=concurrency, runner=runner)
 
 
 def worker_name() -> str:

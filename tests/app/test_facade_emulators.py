@@ -15,9 +15,10 @@ from merge import Merge
 from merge.resources.ticketing import CommentRequest, PatchedTicketRequest, TicketRequest
 
 from app import demo
-from app.asgi import build_services, create_app
+from app.asgi import create_app
 from app.db import accounts as account_store
 from app.db.engine import create_engine
+from app.services import build_services
 from app.settings import Settings
 from app.sync.worker import Worker
 from connectors.http import Quota, RateLimiter

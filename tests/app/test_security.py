@@ -16,9 +16,9 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
-from app.asgi import build_services
 from app.db.tables import api_keys, linked_accounts
 from app.secrets import KEY_FILE_NAME, SecretBox, SecretKeyMissingError, secret_key_file
+from app.services import build_services
 from app.settings import Settings
 from app.urlpolicy import UnsafeURLError, URLPolicy, outbound_client
 from tests import fakes

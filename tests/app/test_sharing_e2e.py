@@ -22,10 +22,11 @@ import uvicorn
 from sqlalchemy import select, update
 
 from app.api.state import Services
-from app.asgi import build_services, create_app
+from app.asgi import create_app
 from app.db import accounts as account_store
 from app.db.engine import create_engine
 from app.db.tables import shared_tickets, sharing_outbox, sync_state
+from app.services import build_services
 from app.settings import Settings
 from app.sharing.deliver import SharingDelivery
 from app.sharing.outbox import OutboxConfig

@@ -19,9 +19,9 @@ from sqlalchemy import select, update
 
 from app import cli
 from app.api.state import Services
-from app.asgi import build_services
 from app.db import syncstate
 from app.db.tables import attachments, contacts, sync_state, users
+from app.services import build_services
 from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig

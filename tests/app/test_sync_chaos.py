@@ -30,9 +30,9 @@ import pytest
 from sqlalchemy import select, update
 
 from app.api.state import Services
-from app.asgi import build_services
 from app.db import syncstate
 from app.db.tables import comments, contacts, sync_state, tickets, users
+from app.services import build_services
 from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig

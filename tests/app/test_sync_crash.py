@@ -35,9 +35,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from app.asgi import build_services
 from app.db.engine import create_engine, migrate
 from app.db.tables import comments, sync_parents, sync_state, tickets
+from app.services import build_services
 from app.settings import Settings
 from app.timeutil import now_micros
 from emulators.common.config import RateLimit

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select, update
 
 from app.api.state import Services
-from app.asgi import build_services
 from app.db import accounts as account_store
 from app.db import syncstate
 from app.db.accounts import NewLinkedAccount
 from app.db.tables import comments, sync_state, tickets
+from app.services import build_services
 from app.settings import Settings
 from app.sync import jobs
 from app.sync.runner import RunnerConfig

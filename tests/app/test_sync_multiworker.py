@@ -30,9 +30,9 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from app.asgi import build_services
 from app.db.engine import create_engine
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
+from app.services import build_services
 from app.settings import Settings
 from app.sync.runner import ALL_PARENTS_QUEUED
 from app.timeutil import now_micros

@@ -20,12 +20,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
 from app.api.state import Services
-from app.asgi import build_services, create_app
+from app.asgi import create_app
 from app.db import accounts as account_store
 from app.db import records, syncstate
 from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.db.tables import sync_state, tickets, webhook_outbox
 from app.outbox import backoff
+from app.services import build_services
 from app.settings import Settings
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
