@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from app.db import accounts as account_store
 from app.db.engine import create_engine, migrate
 from app.runtime import tune_gc
-from app.settings import Settings, from_env
+from app.settings import Settings, SettingsError, from_env
 
 log = logging.getLogger("deskbridge")
 
@@ -242,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = from_env()
+    try:
+        settings = from_env()
+    except SettingsError as exc:
+        print(f"deskbridge: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in LONG_RUNNING:
         for module in LONG_RUNNING[args.command]:

@@ -171,3 +171,13 @@ def test_serve_reuses_the_key_file_and_key(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) in (0, -signal.SIGTERM)
+
+
+def test_an_unusable_setting_is_reported_not_raised(tmp_path: Path) -> None:
+    r = run(tmp_path, "migrate", DESKBRIDGE_OUTBOUND_ALLOW="loopback")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "deskbridge: DESKBRIDGE_OUTBOUND_ALLOW='loopback': 'loopback' is not an IP network; "
+        "expected CIDR, e.g. 127.0.0.0/8"
+    )
+    assert not (tmp_path / "deskbridge.db").exists()  # nothing started with it
