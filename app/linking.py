@@ -8,6 +8,7 @@ import msgspec
 from app.api.errors import ApiError, bad_request, problem
 from app.api.state import Services
 from app.db import accounts as account_store
+from app.db import issues as issue_store
 from app.db import syncstate
 from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.vendors import VendorURLError, connector_for, resolve_base_url
@@ -93,6 +94,7 @@ async def link(services: Services, request: NewLinkedAccount) -> tuple[LinkedAcc
         await syncstate.ensure_models(conn, account.id, models)
         if not created:
             await syncstate.resume_all(conn, account.id)
+            await issue_store.resolve(conn, account.id)  # the credentials work again
         else:  # webhooks: LinkedAccount.linked, committed with the new account
             await webhooks.linked(conn, account)
     services.auth_cache.clear()  # a relink changes the cached account (status, credentials)

@@ -17,9 +17,9 @@ import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import relink
 from app.api.errors import ApiError, bad_request, problem
 from app.api.state import Services
-from app.db import accounts as account_store
 from app.db import records
 from app.db.accounts import LinkedAccountRecord
 from app.sharing import outbound as sharing_outbound
@@ -88,9 +88,7 @@ async def _call_vendor(
     try:
         return await call
     except AuthError:
-        await account_store.set_status(
-            conn, account.id, "RELINK_NEEDED", "The vendor refused the credentials."
-        )
+        await relink.credentials_refused(conn, account, "write-through: the vendor refused the credentials")
         await conn.commit()
         services.auth_cache.clear()
         raise ApiError(

@@ -167,3 +167,20 @@ class SyncStatus(Base):
     historical_data_since: datetime | None = None
     sync_status_reason: str | None = None
     selective_sync_configurations_usage: str | None = None
+
+
+class Issue(Base, kw_only=True):
+    """``GET /issues``: a problem the integrator must act on (merge-api.md §3, Issues)."""
+
+    id: str | None = None
+    #: ONGOING or RESOLVED.
+    status: str | None = None
+    error_description: str
+    #: The linked account's end user: ``end_user_origin_id``, ``organization_name``, ``email_address``,
+    #: and (ours) ``linked_account_id``.
+    end_user: dict[str, Any] | None = None
+    first_incident_time: datetime | None = None
+    last_incident_time: datetime | None = None
+    is_muted: bool | None = None
+    #: What happened, newest last (the last 20 incidents).
+    error_details: list[str] | None = None

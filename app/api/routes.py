@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from app.api import accounts, attachments, records, sync, webhooks, writes
+from app.api import accounts, attachments, issues, records, sync, webhooks, writes
 from app.api import sharing as ticket_sharing
 from schemas.envelopes import ErrorBody
 
@@ -14,6 +14,7 @@ _HANDLERS: list[HTTPRouteHandler] = [
     *attachments.HANDLERS,
     *writes.HANDLERS,
     *accounts.HANDLERS,
+    *issues.HANDLERS,
     *sync.HANDLERS,
     *ticket_sharing.HANDLERS,
     *webhooks.HANDLERS,

@@ -287,6 +287,25 @@ def delivery_columns() -> list[Column[Any]]:
 
 
 #: Where an organization wants events delivered; the signing secret is sealed with the SecretBox.
+#: Problems the integrator must act on (Merge's Issues): one ONGOING row per (linked account, problem)
+#: whose ``last_incident_time`` moves on each repeat; RESOLVED when the account is relinked.
+issues = Table(
+    "issues",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False, unique=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("linked_account_id", Uuid, ForeignKey("linked_accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),  # ONGOING | RESOLVED
+    Column("error_description", String(255), nullable=False),
+    Column("error_details", LargeBinary, nullable=False),  # JSON list of strings, newest last
+    Column("first_incident_time", Micros, nullable=False),
+    Column("last_incident_time", Micros, nullable=False),
+    Column("is_muted", Boolean, nullable=False, default=False, server_default=sa_false()),
+    Index("ix_issues_org_seq", "organization_id", "seq"),
+    Index("ix_issues_account_status", "linked_account_id", "status"),
+)
+
 webhook_targets = Table(
     "webhook_targets",
     metadata,

@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import relink
 from app.api.state import Services
 from app.db import accounts as account_store
-from app.db import bulk, records, syncstate
+from app.db import bulk, records
 from app.db.accounts import LinkedAccountRecord
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
 from app.sharing import outbound as sharing_outbound
@@ -132,10 +133,10 @@ class SyncRunner:
         except AuthError as exc:
             await self._finish_failed(job, f"credentials refused: {exc}", retry_in=None, carried=carried)
             async with engine.begin() as conn:
-                await account_store.set_status(conn, job.linked_account_id, "RELINK_NEEDED", str(exc))
                 # Every model of the account stops until it is relinked (linking requeues them).
-                await syncstate.suspend(conn, job.linked_account_id, f"credentials refused: {exc}")
-                await webhooks.issue_new(conn, account, f"credentials refused: {exc}")  # webhooks
+                await relink.credentials_refused(
+                    conn, account, f"{job.model} sync: credentials refused: {exc}"
+                )
             self.services.auth_cache.clear()
             return "FAILED"
         except RateLimitError as exc:

@@ -6,7 +6,6 @@ released), so the event commits or rolls back with the change.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import syncstate
 from app.db.accounts import LinkedAccountRecord
+from app.db.issues import IssueRecord, as_merge
 from app.db.records import Upserted
 from app.timeutil import from_micros, now_micros
 from app.webhooks import events
@@ -63,25 +63,14 @@ async def account_deleted(conn: AsyncConnection, account: LinkedAccountRecord) -
     )
 
 
-async def issue_new(conn: AsyncConnection, account: LinkedAccountRecord, detail: str) -> None:
-    """Merge's Issue object for a problem the integrator must act on (refused credentials)."""
-    now = from_micros(now_micros())
-    issue = {
-        "id": str(uuid.uuid4()),
-        "status": "ONGOING",
-        "error_description": "Invalid credentials",
-        "end_user": {
-            "end_user_origin_id": account.end_user_origin_id,
-            "organization_name": account.end_user_organization_name,
-            "email_address": account.end_user_email_address,
-        },
-        "first_incident_time": now,
-        "last_incident_time": now,
-        "is_muted": False,
-        "error_details": [detail],
-    }
+async def issue_new(conn: AsyncConnection, account: LinkedAccountRecord, issue: IssueRecord) -> None:
+    """``Issue.new``: a problem the integrator must act on was opened (refused credentials)."""
     await emit(
-        conn, organization_id=account.organization_id, account=account, event=events.ISSUE_NEW, data=issue
+        conn,
+        organization_id=account.organization_id,
+        account=account,
+        event=events.ISSUE_NEW,
+        data=as_merge(issue),
     )
 
 

@@ -211,3 +211,23 @@ def test_sdk_sees_errors_as_api_errors_without_retrying_writes(server: dict[str,
     with pytest.raises(ApiError) as unauthorized:
         bad.ticketing.tickets.list()
     assert unauthorized.value.status_code == 401
+
+
+def test_sdk_lists_and_retrieves_issues(server: dict[str, Any]) -> None:
+    from connectors.http.errors import AuthError
+
+    linked = _link(server)
+    client = Merge(
+        base_url=f"{server['base']}/api", api_key=server["key"], account_token=linked["account_token"]
+    )
+    fakes.desk(desk_url("sdk")).fail_next = AuthError("401")
+    with pytest.raises(ApiError):
+        client.ticketing.tickets.create(model=TicketRequest(name="x"))
+    page = client.ticketing.issues.list(status="ONGOING", account_token=linked["account_token"])
+    (issue,) = page.results
+    assert issue.status == "ONGOING" and issue.error_description == "Invalid credentials"
+    assert issue.end_user is not None and issue.end_user["end_user_origin_id"] == "sdk-1"
+    assert issue.first_incident_time is not None and issue.error_details
+    again = client.ticketing.issues.retrieve(issue.id or "")
+    assert again.id == issue.id and again.last_incident_time == issue.last_incident_time
+    assert client.ticketing.issues.list(status="RESOLVED").results == []

@@ -305,7 +305,8 @@ def test_account_token_header_is_documented_on_data_endpoints(openapi: dict[str,
     for (method, path), op in operations(openapi).items():
         headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
         org_level = path in ("/linked-accounts", "/link-token", "/link/complete", "/account-token/{}")
-        org_level = org_level or path.startswith("/webhook-targets")  # organization-level, API key only
+        # organization-level, API key only
+        org_level = org_level or path.startswith(("/webhook-targets", "/issues"))
         assert ("X-Account-Token" in headers) != org_level, (method, path)
 
 
@@ -314,7 +315,7 @@ def test_account_token_header_is_documented_on_data_endpoints(openapi: dict[str,
 
 @pytest.mark.parametrize(
     "path",
-    ["/projects", "/projects/x", "/issues", "/audit-trail", "/webhook-receivers", "/field-mappings", "/nope"],
+    ["/projects", "/projects/x", "/audit-trail", "/webhook-receivers", "/field-mappings", "/nope"],
 )
 async def test_unknown_routes_are_drf_404(service: Service, linked: dict[str, Any], path: str) -> None:
     r = await service.get(path, linked["account_token"])

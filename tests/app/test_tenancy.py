@@ -65,6 +65,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/tickets/{ticket_id:str}/share"): ACCOUNT,
     ("POST", "/tickets/{ticket_id:str}/unshare"): ACCOUNT,
     # Webhook targets (app/api/webhooks.py); their own isolation tests are in test_webhooks.py.
+    ("GET", "/issues"): ORG,
+    ("GET", "/issues/{issue_id:str}"): ORG,
     ("POST", "/webhook-targets"): ORG,
     ("GET", "/webhook-targets"): ORG,
     ("DELETE", "/webhook-targets/{target_id:str}"): ORG,
@@ -173,6 +175,8 @@ def concrete(route: tuple[str, str], ids: dict[str, str]) -> str:
         )
     if "{target_id:str}" in template:
         return template.replace("{target_id:str}", "00000000-0000-4000-8000-000000000000")
+    if "{issue_id:str}" in template:
+        return template.replace("{issue_id:str}", "00000000-0000-4000-8000-000000000000")
     assert "{" not in template, template
     return template
 
@@ -478,5 +482,6 @@ def test_route_templates_cover_every_parameter() -> None:
                 "attachment_id",
                 "public_token",
                 "target_id",
+                "issue_id",
                 "agreement_id",
             ), template

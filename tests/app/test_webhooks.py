@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from app.api.state import Services
 from app.asgi import create_app
 from app.db import accounts as account_store
+from app.db import issues as issue_store
 from app.db import records, syncstate
 from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.db.tables import sync_state, tickets, webhook_outbox
@@ -464,7 +465,13 @@ async def test_refused_credentials_raise_an_issue(services: Services) -> None:
     assert body["linked_account"]["id"] == account.id
     async with services.engine.connect() as conn:
         states = (await conn.execute(select(sync_state.c.status))).scalars().all()
+        # The issue the webhook announced is the one GET /issues lists.
+        ((_, issue),) = await issue_store.list_issues(
+            conn, account.organization_id, issue_store.IssueFilter(), after=0, limit=10
+        )
     assert set(states) == {"FAILED"}
+    assert issue.id == body["data"]["id"] and issue.status == "ONGOING"
+    assert body["data"]["end_user"]["linked_account_id"] == account.id
 
 
 # --- the API ------------------------------------------------------------------------------------------
