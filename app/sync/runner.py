@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import relink
 from app.api.state import Services
@@ -431,26 +431,23 @@ class SyncRunner:
                 await _queue_all_parents(conn, job.linked_account_id, job.model, stream)
         totals: Counts = {}
         while True:
-            async with engine.connect() as conn:
-                batch = (
-                    await conn.execute(
-                        select(sync_parents.c.parent_remote_id, sync_parents.c.queued_at)
-                        .where(
-                            sync_parents.c.linked_account_id == job.linked_account_id,
-                            sync_parents.c.model == job.model,
-                        )
-                        .order_by(sync_parents.c.queued_at, sync_parents.c.parent_remote_id)
-                        .limit(PARENT_BATCH)
+            batch = await _queued_parents(engine, job)
+            if batch:
+                for parent, queued_at in batch:
+                    counts = await self._read_children(
+                        job, connector, stream, parent, queued_at, totals, account
                     )
-                ).all()
-            if not batch:
+                    self._add(totals, counts)
+                continue
+            # The queue is empty: what is the parent doing? Its state is read *before* the queue is
+            # looked at once more. A parent run that finished after our last look queued its last
+            # parents before it said DONE, so this look sees them; looking only before reading the state
+            # missed them, and we said DONE over parents that then waited a whole interval.
+            async with engine.connect() as conn:
+                parent_state = await jobs.state_of(conn, job.linked_account_id, stream.parent or "")
+            if not await _queued_parents(engine, job):
                 break
-            for parent, queued_at in batch:
-                counts = await self._read_children(job, connector, stream, parent, queued_at, totals, account)
-                self._add(totals, counts)
         total = totals.get(job.model, 0)
-        async with engine.connect() as conn:
-            parent_state = await jobs.state_of(conn, job.linked_account_id, stream.parent or "")
         parent_status = "DONE" if parent_state is None else parent_state.status
         finished = now_micros()
         if parent_status != "DONE" and parent_status != "SYNCING":
@@ -552,6 +549,22 @@ class SyncRunner:
 def _merge(into: Counts, counts: Counts) -> None:
     for model, count in counts.items():
         into[model] = into.get(model, 0) + count
+
+
+async def _queued_parents(engine: AsyncEngine, job: Job) -> list[tuple[str, int]]:
+    """The next ``PARENT_BATCH`` parents queued for the dependent ``job``, oldest first: (remote id,
+    queued at)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(sync_parents.c.parent_remote_id, sync_parents.c.queued_at)
+            .where(
+                sync_parents.c.linked_account_id == job.linked_account_id,
+                sync_parents.c.model == job.model,
+            )
+            .order_by(sync_parents.c.queued_at, sync_parents.c.parent_remote_id)
+            .limit(PARENT_BATCH)
+        )
+        return [(parent, queued_at) for parent, queued_at in rows]
 
 
 async def _queue_parents(

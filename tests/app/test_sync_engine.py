@@ -122,6 +122,29 @@ async def test_initial_sync_reads_everything_and_reports_done(services: Services
     assert st["Ticket"].data_fresh_as_of <= st["Ticket"].last_sync_finished
 
 
+async def test_comments_see_parents_queued_while_they_looked_at_the_ticket_sync(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ticket run that finishes between the comment job's last look at its queue and its look at the
+    tickets' state: the comment job must read the parents that run queued, not say DONE over them (they
+    would wait a whole interval). Seen under load in the three-worker test."""
+    seed_vendor(n=3)
+    account = await link(services)
+    real_state_of = jobs.state_of
+    interleaved = []
+
+    async def ticket_run_finishes_first(conn: Any, account_id: str, model: str) -> Any:
+        if not interleaved:  # the comment job's queue was empty: now the whole ticket run happens
+            interleaved.append(await worker(services).run_one(models=("Ticket",)))
+        return await real_state_of(conn, account_id, model)
+
+    monkeypatch.setattr(jobs, "state_of", ticket_run_finishes_first)
+    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert interleaved == ["DONE"]
+    assert len(await stored(services, comments, account)) == 6
+    assert (await status(services, account))["Comment"].run_records == 6
+
+
 async def test_incremental_sync_asks_only_for_changes_and_reads_changed_tickets_comments(
     services: Services,
 ) -> None:
