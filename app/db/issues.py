@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.bulk import insert_ignoring_duplicates
 from app.db.tables import issues, linked_accounts
 from app.timeutil import from_micros
 from schemas.accounts import Issue
@@ -90,21 +91,19 @@ async def record(
     detail: str,
     now: int,
 ) -> tuple[IssueRecord, bool]:
-    """Record an incident of ``description`` on the account: (the issue, whether it is new)."""
-    ongoing = (
-        await conn.execute(
-            select(issues.c.seq, issues.c.error_details).where(
-                issues.c.linked_account_id == linked_account_id,
-                issues.c.status == ONGOING,
-                issues.c.error_description == description,
-            )
-        )
-    ).first()
-    if ongoing is None:
-        issue_id = str(uuid.uuid4())
-        await conn.execute(
-            issues.insert().values(
-                id=issue_id,
+    """Record an incident of ``description`` on the account: (the issue, whether it is new).
+
+    Writes before it reads, so concurrent reporters (two workers finding the same refusal) serialize on
+    the row or on the unique index of ongoing issues: one opens the issue, the other updates it.
+    """
+    for _ in range(2):
+        seq = await _touch_ongoing(conn, linked_account_id, description, detail, now)
+        if seq is not None:
+            return await _by_seq(conn, organization_id, seq), False
+        opened = await conn.execute(
+            insert_ignoring_duplicates(conn.dialect, issues)
+            .values(
+                id=str(uuid.uuid4()),
                 organization_id=organization_id,
                 linked_account_id=linked_account_id,
                 status=ONGOING,
@@ -114,18 +113,41 @@ async def record(
                 last_incident_time=now,
                 is_muted=False,
             )
+            .returning(issues.c.seq)
         )
-        where = issues.c.id == issue_id
-    else:
-        details = [*msgspec.json.decode(ongoing.error_details, type=list[str]), detail][-MAX_DETAILS:]
-        where = issues.c.seq == ongoing.seq
+        seq = opened.scalar()
+        if seq is not None:
+            return await _by_seq(conn, organization_id, seq), True
+    raise RuntimeError("issue neither updated nor opened")  # the index and the update disagree: a bug
+
+
+async def _touch_ongoing(
+    conn: AsyncConnection, linked_account_id: str, description: str, detail: str, now: int
+) -> int | None:
+    """Move the ongoing issue's last incident to ``now`` and add ``detail``; its seq, or None."""
+    row = (
         await conn.execute(
             update(issues)
-            .where(where)
-            .values(error_details=msgspec.json.encode(details), last_incident_time=now)
+            .where(
+                issues.c.linked_account_id == linked_account_id,
+                issues.c.status == ONGOING,
+                issues.c.error_description == description,
+            )
+            .values(last_incident_time=now)
+            .returning(issues.c.seq, issues.c.error_details)
         )
-    row = (await conn.execute(_select(organization_id).where(where))).one()
-    return _issue(row), ongoing is None
+    ).first()
+    if row is None:
+        return None
+    details = [*msgspec.json.decode(row.error_details, type=list[str]), detail][-MAX_DETAILS:]
+    await conn.execute(
+        update(issues).where(issues.c.seq == row.seq).values(error_details=msgspec.json.encode(details))
+    )
+    return int(row.seq)
+
+
+async def _by_seq(conn: AsyncConnection, organization_id: str, seq: int) -> IssueRecord:
+    return _issue((await conn.execute(_select(organization_id).where(issues.c.seq == seq))).one())
 
 
 async def resolve(conn: AsyncConnection, linked_account_id: str) -> int:

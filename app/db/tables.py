@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import (
     false as sa_false,
@@ -303,7 +304,15 @@ issues = Table(
     Column("last_incident_time", Micros, nullable=False),
     Column("is_muted", Boolean, nullable=False, default=False, server_default=sa_false()),
     Index("ix_issues_org_seq", "organization_id", "seq"),
-    Index("ix_issues_account_status", "linked_account_id", "status"),
+    # One ongoing issue per (account, problem), even when two workers report it at once.
+    Index(
+        "uq_issues_ongoing",
+        "linked_account_id",
+        "error_description",
+        unique=True,
+        sqlite_where=text("status = 'ONGOING'"),
+        postgresql_where=text("status = 'ONGOING'"),
+    ),
 )
 
 webhook_targets = Table(

@@ -3,6 +3,7 @@ it, a relink resolves it; organizations see only their own."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from app.db import accounts as account_store
 from app.db import issues as issue_store
 from app.db.tables import issues, sync_state
+from app.timeutil import now_micros
 from connectors.http.errors import AuthError
 from tests import fakes
 from tests.app.conftest import API, Service, desk_url
@@ -143,3 +145,35 @@ async def test_details_are_capped(service: Service) -> None:
             assert opened is (n == 0)
     assert issue.error_details[0] == "incident 5" and issue.error_details[-1] == "incident 24"
     assert (issue.first_incident_time, issue.last_incident_time) == (1_000, 1_024)
+
+
+async def test_two_reporters_at_once_open_one_issue(service: Service) -> None:
+    """Two workers meeting the same refusal in overlapping transactions: one opens the issue, the other
+    (blocked on the first's row or index entry until it commits) updates it."""
+    linked = await service.link()
+    async with service.engine.connect() as conn:
+        account = await account_store.account_by_id(conn, linked["id"])
+    assert account is not None
+    first_wrote = asyncio.Event()
+
+    async def report(detail: str, *, first: bool) -> bool:
+        if not first:
+            await first_wrote.wait()
+        async with service.engine.begin() as conn:
+            _, opened = await issue_store.record(
+                conn,
+                organization_id=account.organization_id,
+                linked_account_id=account.id,
+                description=issue_store.INVALID_CREDENTIALS,
+                detail=detail,
+                now=now_micros(),
+            )
+            if first:
+                first_wrote.set()
+                await asyncio.sleep(0.3)  # the other reporter starts while this one is uncommitted
+        return opened
+
+    opened = await asyncio.gather(report("worker 1", first=True), report("worker 2", first=False))
+    assert opened == [True, False]
+    (issue,) = await list_issues(service)
+    assert issue["error_details"] == ["worker 1", "worker 2"]

@@ -52,13 +52,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name=op.f("uq_issues_id")),
     )
     with op.batch_alter_table("issues", schema=None) as batch_op:
-        batch_op.create_index("ix_issues_account_status", ["linked_account_id", "status"], unique=False)
         batch_op.create_index("ix_issues_org_seq", ["organization_id", "seq"], unique=False)
+        # One ongoing issue per (account, problem), even when two workers report it at once.
+        batch_op.create_index(
+            "uq_issues_ongoing",
+            ["linked_account_id", "error_description"],
+            unique=True,
+            sqlite_where=sa.text("status = 'ONGOING'"),
+            postgresql_where=sa.text("status = 'ONGOING'"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("issues", schema=None) as batch_op:
+        batch_op.drop_index("uq_issues_ongoing")
         batch_op.drop_index("ix_issues_org_seq")
-        batch_op.drop_index("ix_issues_account_status")
 
     op.drop_table("issues")
