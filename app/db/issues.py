@@ -1,8 +1,8 @@
 """Issues: problems the integrator must act on, as Merge's ``/issues`` lists them.
 
-Today one kind: a vendor refused a linked account's credentials during a sync. A problem that repeats
-updates its ONGOING issue (``last_incident_time``, the newest detail) rather than adding one per
-incident; relinking the account resolves it.
+Today one kind: a vendor refused a linked account's credentials (found by a sync or a write-through). A
+problem that repeats updates its ONGOING issue (``last_incident_time``, the newest detail) rather than
+adding one per incident; relinking the account resolves it.
 """
 
 from __future__ import annotations
