@@ -12,6 +12,7 @@ from app.db import issues as issue_store
 from app.db import syncstate
 from app.db.accounts import LinkedAccountRecord, NewLinkedAccount
 from app.vendors import VendorURLError, connector_for, resolve_base_url
+from app.webhooks import events
 from app.webhooks import hooks as webhooks
 from connectors import registry
 from connectors.base import FETCH, missing_credentials
@@ -94,7 +95,9 @@ async def link(services: Services, request: NewLinkedAccount) -> tuple[LinkedAcc
         await syncstate.ensure_models(conn, account.id, models)
         if not created:
             await syncstate.resume_all(conn, account.id)
-            await issue_store.resolve(conn, account.id)  # the credentials work again
+            # The credentials work again: webhooks: Issue.resolved, committed with the relink.
+            for issue in await issue_store.resolve(conn, account.organization_id, account.id):
+                await webhooks.issue_changed(conn, account, issue, events.ISSUE_RESOLVED)
         else:  # webhooks: LinkedAccount.linked, committed with the new account
             await webhooks.linked(conn, account)
     services.auth_cache.clear()  # a relink changes the cached account (status, credentials)

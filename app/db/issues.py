@@ -2,7 +2,7 @@
 
 Today one kind: a vendor refused a linked account's credentials (found by a sync or a write-through). A
 problem that repeats updates its ONGOING issue (``last_incident_time``, the newest detail) rather than
-adding one per incident; relinking the account resolves it.
+adding one per incident; relinking the account resolves it, and a recurrence reopens it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.bulk import insert_ignoring_duplicates
@@ -21,6 +21,8 @@ from app.timeutil import from_micros
 from schemas.accounts import Issue
 
 ONGOING, RESOLVED = "ONGOING", "RESOLVED"
+#: What ``record`` did to an issue that was not ongoing.
+OPENED, REOPENED = "opened", "reopened"
 INVALID_CREDENTIALS = "Invalid credentials"
 #: Details kept per issue (the newest): a problem repeating for weeks must not grow its row forever.
 MAX_DETAILS = 20
@@ -90,16 +92,36 @@ async def record(
     description: str,
     detail: str,
     now: int,
-) -> tuple[IssueRecord, bool]:
-    """Record an incident of ``description`` on the account: (the issue, whether it is new).
+) -> tuple[IssueRecord, str | None]:
+    """Record an incident of ``description`` on the account: the issue, and ``OPENED`` or ``REOPENED``
+    when it was not ongoing (None for a repeat).
 
-    Writes before it reads, so concurrent reporters (two workers finding the same refusal) serialize on
-    the row or on the unique index of ongoing issues: one opens the issue, the other updates it.
+    One issue per (account, problem): a repeat updates the ongoing issue, a recurrence after a relink
+    reopens the last resolved one. Writes before it reads, so concurrent reporters (two workers meeting
+    the same refusal) serialize on the row or on the unique index of ongoing issues: one opens or
+    reopens the issue, the other updates it.
     """
+    ongoing = (issues.c.status == ONGOING,)
+    last_resolved = (
+        issues.c.status == RESOLVED,
+        issues.c.seq
+        == (
+            select(func.max(issues.c.seq))
+            .where(
+                issues.c.linked_account_id == linked_account_id,
+                issues.c.error_description == description,
+                issues.c.status == RESOLVED,
+            )
+            .scalar_subquery()
+        ),
+    )
     for _ in range(2):
-        seq = await _touch_ongoing(conn, linked_account_id, description, detail, now)
+        seq = await _add_incident(conn, linked_account_id, description, ongoing, detail, now)
         if seq is not None:
-            return await _by_seq(conn, organization_id, seq), False
+            return await _by_seq(conn, organization_id, seq), None
+        seq = await _add_incident(conn, linked_account_id, description, last_resolved, detail, now)
+        if seq is not None:
+            return await _by_seq(conn, organization_id, seq), REOPENED
         opened = await conn.execute(
             insert_ignoring_duplicates(conn.dialect, issues)
             .values(
@@ -117,23 +139,30 @@ async def record(
         )
         seq = opened.scalar()
         if seq is not None:
-            return await _by_seq(conn, organization_id, seq), True
-    raise RuntimeError("issue neither updated nor opened")  # the index and the update disagree: a bug
+            return await _by_seq(conn, organization_id, seq), OPENED
+        # Another reporter opened it between our update and our insert: update that one.
+    raise RuntimeError("issue neither updated nor opened")  # the index and the updates disagree: a bug
 
 
-async def _touch_ongoing(
-    conn: AsyncConnection, linked_account_id: str, description: str, detail: str, now: int
+async def _add_incident(
+    conn: AsyncConnection,
+    linked_account_id: str,
+    description: str,
+    which: tuple[ColumnElement[bool], ...],
+    detail: str,
+    now: int,
 ) -> int | None:
-    """Move the ongoing issue's last incident to ``now`` and add ``detail``; its seq, or None."""
+    """The incident on the issue ``which`` selects: ongoing from now on, its last incident ``now``, with
+    ``detail`` added. Its seq, or None when there is no such issue."""
     row = (
         await conn.execute(
             update(issues)
             .where(
                 issues.c.linked_account_id == linked_account_id,
-                issues.c.status == ONGOING,
                 issues.c.error_description == description,
+                *which,
             )
-            .values(last_incident_time=now)
+            .values(status=ONGOING, last_incident_time=now)
             .returning(issues.c.seq, issues.c.error_details)
         )
     ).first()
@@ -150,14 +179,15 @@ async def _by_seq(conn: AsyncConnection, organization_id: str, seq: int) -> Issu
     return _issue((await conn.execute(_select(organization_id).where(issues.c.seq == seq))).one())
 
 
-async def resolve(conn: AsyncConnection, linked_account_id: str) -> int:
-    """Resolve the account's ongoing issues (it was relinked); returns how many."""
-    result = await conn.execute(
+async def resolve(conn: AsyncConnection, organization_id: str, linked_account_id: str) -> list[IssueRecord]:
+    """Resolve the account's ongoing issues (it was relinked); returns them, resolved."""
+    resolved = await conn.execute(
         update(issues)
         .where(issues.c.linked_account_id == linked_account_id, issues.c.status == ONGOING)
         .values(status=RESOLVED)
+        .returning(issues.c.seq)
     )
-    return int(result.rowcount or 0)
+    return [await _by_seq(conn, organization_id, seq) for seq in resolved.scalars().all()]
 
 
 async def get_issue(conn: AsyncConnection, organization_id: str, issue_id: str) -> IssueRecord | None:

@@ -28,6 +28,8 @@ LINKED = "LinkedAccount.linked"
 SYNC_COMPLETED = "LinkedAccount.sync_completed"
 ACCOUNT_DELETED = "LinkedAccount.deleted"
 ISSUE_NEW = "Issue.new"
+ISSUE_REOPENED = "Issue.reopened"
+ISSUE_RESOLVED = "Issue.resolved"
 #: Not a Merge event: "send test" posts a real signed envelope (Merge's button posts a bare ping body).
 TEST = "WebhookTarget.test"
 
@@ -37,8 +39,8 @@ def model_event(model: str, change: str) -> str:
 
 
 #: Every event a target may subscribe to: the ones we actually emit. Merge's other names (``*.synced``,
-#: ``Issue.resolved``, ``LinkedAccount.status_changed``, async-passthrough events) are refused rather than
-#: accepted and never sent.
+#: ``LinkedAccount.status_changed``, async-passthrough events) are refused rather than accepted and never
+#: sent.
 EMITTED: Final[frozenset[str]] = frozenset(
     {
         *(model_event(m, c) for m in WEBHOOK_MODEL for c in (ADDED, CHANGED, REMOVED)),
@@ -46,5 +48,7 @@ EMITTED: Final[frozenset[str]] = frozenset(
         SYNC_COMPLETED,
         ACCOUNT_DELETED,
         ISSUE_NEW,
+        ISSUE_REOPENED,
+        ISSUE_RESOLVED,
     }
 )

@@ -63,14 +63,12 @@ async def account_deleted(conn: AsyncConnection, account: LinkedAccountRecord) -
     )
 
 
-async def issue_new(conn: AsyncConnection, account: LinkedAccountRecord, issue: IssueRecord) -> None:
-    """``Issue.new``: a problem the integrator must act on was opened (refused credentials)."""
+async def issue_changed(
+    conn: AsyncConnection, account: LinkedAccountRecord, issue: IssueRecord, event: str
+) -> None:
+    """``Issue.new``, ``Issue.reopened`` or ``Issue.resolved``, with the issue as ``GET /issues`` shows it."""
     await emit(
-        conn,
-        organization_id=account.organization_id,
-        account=account,
-        event=events.ISSUE_NEW,
-        data=as_merge(issue),
+        conn, organization_id=account.organization_id, account=account, event=event, data=as_merge(issue)
     )
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
 from app.db import accounts as account_store
 from app.db import issues as issue_store
-from app.db.tables import issues, sync_state
+from app.db.tables import issues, sync_state, webhook_outbox
 from app.timeutil import now_micros
 from connectors.http.errors import AuthError
 from tests import fakes
@@ -35,6 +36,12 @@ async def list_issues(service: Service, api_key: str | None = None, **params: An
 
 async def test_a_refused_credential_opens_one_issue_until_the_relink(service: Service) -> None:
     linked = await service.link()
+    r = await service.client.post(
+        f"{API}/webhook-targets",
+        headers=service.headers(),
+        json={"url": "http://127.0.0.1:9/hook", "events": ["Issue.new", "Issue.reopened", "Issue.resolved"]},
+    )
+    assert r.status_code == 201, r.text
     await refuse_a_write(service, linked)
     (issue,) = await list_issues(service)
     assert issue["status"] == "ONGOING" and issue["error_description"] == "Invalid credentials"
@@ -64,8 +71,20 @@ async def test_a_refused_credential_opens_one_issue_until_the_relink(service: Se
     (resolved,) = await list_issues(service)
     assert resolved["id"] == issue["id"] and resolved["status"] == "RESOLVED"
     assert await list_issues(service, status="ONGOING") == []
-    await refuse_a_write(service, linked)  # refused again later: a new issue
-    assert [i["status"] for i in await list_issues(service)] == ["RESOLVED", "ONGOING"]
+    await refuse_a_write(service, linked)  # refused again later: the issue is reopened
+    (reopened,) = await list_issues(service)
+    assert reopened["id"] == issue["id"] and reopened["status"] == "ONGOING"
+    assert (
+        len(reopened["error_details"]) == 3 and reopened["last_incident_time"] > again["last_incident_time"]
+    )
+
+    # Receivers heard each change once, with the issue as GET /issues showed it then.
+    async with service.engine.connect() as conn:
+        sent = (await conn.execute(select(webhook_outbox.c.body).order_by(webhook_outbox.c.seq))).scalars()
+        bodies = [msgspec.json.decode(body) for body in sent]
+    assert [b["hook"]["event"] for b in bodies] == ["Issue.new", "Issue.resolved", "Issue.reopened"]
+    assert [b["data"]["status"] for b in bodies] == ["ONGOING", "RESOLVED", "ONGOING"]
+    assert {b["data"]["id"] for b in bodies} == {issue["id"]}
 
 
 async def test_issues_are_filtered(service: Service) -> None:
@@ -134,7 +153,7 @@ async def test_details_are_capped(service: Service) -> None:
         account = await account_store.account_by_id(conn, linked["id"])
         assert account is not None
         for n in range(issue_store.MAX_DETAILS + 5):
-            issue, opened = await issue_store.record(
+            issue, change = await issue_store.record(
                 conn,
                 organization_id=account.organization_id,
                 linked_account_id=account.id,
@@ -142,25 +161,38 @@ async def test_details_are_capped(service: Service) -> None:
                 detail=f"incident {n}",
                 now=1_000 + n,
             )
-            assert opened is (n == 0)
+            assert change == (issue_store.OPENED if n == 0 else None)
     assert issue.error_details[0] == "incident 5" and issue.error_details[-1] == "incident 24"
     assert (issue.first_incident_time, issue.last_incident_time) == (1_000, 1_024)
 
 
-async def test_two_reporters_at_once_open_one_issue(service: Service) -> None:
-    """Two workers meeting the same refusal in overlapping transactions: one opens the issue, the other
-    (blocked on the first's row or index entry until it commits) updates it."""
+@pytest.mark.parametrize("resolved_before", [False, True])
+async def test_two_reporters_at_once_open_one_issue(service: Service, resolved_before: bool) -> None:
+    """Two workers meeting the same refusal in overlapping transactions: one opens (or reopens) the
+    issue, the other (blocked on the first's row or index entry until it commits) updates it."""
     linked = await service.link()
-    async with service.engine.connect() as conn:
+    async with service.engine.begin() as conn:
         account = await account_store.account_by_id(conn, linked["id"])
-    assert account is not None
+        assert account is not None
+        earlier: list[str] = []
+        if resolved_before:  # refused once, then relinked
+            await issue_store.record(
+                conn,
+                organization_id=account.organization_id,
+                linked_account_id=account.id,
+                description=issue_store.INVALID_CREDENTIALS,
+                detail="worker 0",
+                now=now_micros(),
+            )
+            await issue_store.resolve(conn, account.organization_id, account.id)
+            earlier.append("worker 0")
     first_wrote = asyncio.Event()
 
-    async def report(detail: str, *, first: bool) -> bool:
+    async def report(detail: str, *, first: bool) -> str | None:
         if not first:
             await first_wrote.wait()
         async with service.engine.begin() as conn:
-            _, opened = await issue_store.record(
+            _, change = await issue_store.record(
                 conn,
                 organization_id=account.organization_id,
                 linked_account_id=account.id,
@@ -171,9 +203,9 @@ async def test_two_reporters_at_once_open_one_issue(service: Service) -> None:
             if first:
                 first_wrote.set()
                 await asyncio.sleep(0.3)  # the other reporter starts while this one is uncommitted
-        return opened
+        return change
 
-    opened = await asyncio.gather(report("worker 1", first=True), report("worker 2", first=False))
-    assert opened == [True, False]
+    changes = await asyncio.gather(report("worker 1", first=True), report("worker 2", first=False))
+    assert changes == [issue_store.REOPENED if resolved_before else issue_store.OPENED, None]
     (issue,) = await list_issues(service)
-    assert issue["error_details"] == ["worker 1", "worker 2"]
+    assert issue["status"] == "ONGOING" and issue["error_details"] == [*earlier, "worker 1", "worker 2"]
