@@ -146,7 +146,7 @@ def _flag(raw: str) -> bool:
 def _database_url(raw: str) -> str:
     try:
         backend = make_url(raw).get_backend_name()
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a bad port; its message would quote the URL
         raise ValueError("not a database URL; e.g. postgresql+asyncpg://user:pw@host/db") from None
     if backend not in BACKENDS:
         raise ValueError(f"unsupported database {backend!r}; expected {' or '.join(BACKENDS)}")

@@ -50,6 +50,7 @@ def test_values_are_read() -> None:
         ("LOG_LEVEL", "loud", "expected one of DEBUG"),
         ("INPROCESS_WORKER", "maybe", "expected true or false"),
         ("DATABASE_URL", "not a url", "not a database URL"),
+        ("DATABASE_URL", "postgresql+asyncpg://u:pw@db:port/desk", "not a database URL"),
         ("DATABASE_URL", "mysql+aiomysql://u:pw@db/desk", "unsupported database 'mysql'"),
     ],
 )
