@@ -452,10 +452,9 @@ class SyncRunner:
         finished = now_micros()
         if parent_status != "DONE" and parent_status != "SYNCING":
             # The parent failed: what we read is all we can know; say so rather than wait forever.
-            await jobs.release(
-                engine,
+            await self._release_dependent(
                 job,
-                carried=stream.carries,
+                stream,
                 counts=totals,
                 status="PARTIALLY_SYNCED",
                 last_sync_result="PARTIALLY_SYNCED",
@@ -467,10 +466,9 @@ class SyncRunner:
             )
             return "PARTIALLY_SYNCED"
         if parent_status == "SYNCING":
-            await jobs.release(
-                engine,
+            await self._release_dependent(
                 job,
-                carried=stream.carries,
+                stream,
                 counts=totals,
                 status="SYNCING",
                 sync_status_reason="WAITING_ON_OTHER_MODELS",
@@ -479,10 +477,9 @@ class SyncRunner:
             )
             return "SYNCING"
         fresh = parent_state.data_fresh_as_of if parent_state is not None else started
-        await jobs.release(
-            engine,
+        await self._release_dependent(
             job,
-            carried=stream.carries,
+            stream,
             counts=totals,
             checkpoint=None,  # the pass is complete
             status="DONE",
@@ -498,6 +495,19 @@ class SyncRunner:
             next_sync_start=finished + int(self.config.interval_seconds * SECOND),
         )
         return "DONE"
+
+    async def _release_dependent(self, job: Job, stream: Stream, **values: Any) -> None:
+        """Give a dependent job back; if parents were queued after its last look at the queue (a parent
+        run storing pages meanwhile), it is due again now, not at the ``next_sync_start`` it was given.
+
+        The look comes after the release: a parent page committed later finds our ``next_sync_start``
+        in the future and brings it forward itself (``_queue_parents``); one committed earlier is seen
+        here. Before, the release overwrote the wake-up of parents queued while the job ran."""
+        engine = self.services.engine
+        await jobs.release(engine, job, carried=stream.carries, **values)
+        if await _queued_parents(engine, job):
+            async with engine.begin() as conn:
+                await _wake(conn, job.linked_account_id, [job.model])
 
     async def _read_children(
         self,
@@ -567,12 +577,8 @@ async def _queued_parents(engine: AsyncEngine, job: Job) -> list[tuple[str, int]
         return [(parent, queued_at) for parent, queued_at in rows]
 
 
-async def _queue_parents(
-    conn: AsyncConnection, account_id: str, models: Sequence[str], parents: set[str]
-) -> None:
-    """Queue ``parents`` for the dependent ``models`` and make those jobs due now."""
-    if not models or not parents:
-        return
+async def _wake(conn: AsyncConnection, account_id: str, models: Sequence[str]) -> None:
+    """Make the dependent ``models``' jobs due now (not those suspended, nor those already due)."""
     now = now_micros()
     await conn.execute(
         update(sync_state)
@@ -584,6 +590,16 @@ async def _queue_parents(
         )
         .values(next_sync_start=now)
     )
+
+
+async def _queue_parents(
+    conn: AsyncConnection, account_id: str, models: Sequence[str], parents: set[str]
+) -> None:
+    """Queue ``parents`` for the dependent ``models`` and make those jobs due now."""
+    if not models or not parents:
+        return
+    await _wake(conn, account_id, models)
+    now = now_micros()
     for model in models:
         await conn.execute(
             delete(sync_parents).where(

@@ -145,6 +145,35 @@ async def test_comments_see_parents_queued_while_they_looked_at_the_ticket_sync(
     assert (await status(services, account))["Comment"].run_records == 6
 
 
+async def test_parents_queued_while_comments_finish_are_not_left_for_an_interval(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental ticket run that queues a changed ticket after the comment job's last look at its
+    queue, but before the comment job gives its lease back: the comment job is due again at once, not
+    an interval later (its release used to overwrite the wake-up)."""
+    d = seed_vendor(n=3)
+    account = await link(services)
+    await worker(services).run_until_idle()
+    d.put_comment({"id": "late", "ticket_id": "t1", "text": "late", "internal": False})
+    d.put_ticket({**d.tickets["t1"], "title": "Changed"})
+    await make_due(services)
+    real_release = jobs.release
+    interleaved = []
+
+    async def ticket_run_lands_first(engine: Any, job: jobs.Job, **values: Any) -> None:
+        if job.model == "Comment" and not interleaved:
+            interleaved.append(await worker(services).run_one(models=("Ticket",)))
+        await real_release(engine, job, **values)
+
+    monkeypatch.setattr(jobs, "release", ticket_run_lands_first)
+    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert interleaved == ["DONE"]
+    monkeypatch.setattr(jobs, "release", real_release)
+    # Due now, not in an hour (the worker's interval): the next look reads the late comment.
+    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert "late" in await stored(services, comments, account)
+
+
 async def test_incremental_sync_asks_only_for_changes_and_reads_changed_tickets_comments(
     services: Services,
 ) -> None:
