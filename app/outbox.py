@@ -172,14 +172,15 @@ class DeliveryLoop(ABC, Generic[L]):
     """Leases due rows and delivers each batch concurrently, until stopped.
 
     Subclasses say how to lease a batch (``lease_due``) and deliver one row (``deliver``); ``chores``
-    run every ``chores_seconds`` (purging finished rows, say).
+    run every ``chores_seconds`` (purging finished rows, say). Idle, it looks again every
+    ``config.poll_seconds``.
     """
 
     name = "outbox"
-    poll_seconds = 1.0
     chores_seconds = 3600.0
 
-    def __init__(self) -> None:
+    def __init__(self, config: Config) -> None:
+        self.config = config
         self.owner = owner_name()
         self._stop = asyncio.Event()
 
@@ -227,5 +228,5 @@ class DeliveryLoop(ABC, Generic[L]):
             if done:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
         log.info("%s delivery %s stopped", self.name, self.owner)

@@ -176,12 +176,11 @@ class SharingDelivery(DeliveryLoop[Lease]):
     """Delivers due outbox rows until stopped; the sync worker (``serve``, ``deskbridge worker``) runs one."""
 
     name = "ticket-sharing"
+    config: OutboxConfig
 
     def __init__(self, services: Services, config: OutboxConfig | None = None) -> None:
-        super().__init__()
+        super().__init__(config or OutboxConfig())
         self.services = services
-        self.config = config or OutboxConfig()
-        self.poll_seconds = self.config.poll_seconds
 
     async def lease_due(self) -> list[Lease]:
         # Rows of one order key are never leased together, so concurrency keeps per-ticket order.

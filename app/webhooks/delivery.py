@@ -219,12 +219,11 @@ class WebhookDelivery(DeliveryLoop[Lease]):
     purges the finished ones every ``purge_every_seconds``."""
 
     name = "webhook"
+    config: DeliveryConfig
 
     def __init__(self, services: Services, config: DeliveryConfig | None = None) -> None:
-        super().__init__()
+        super().__init__(config or DeliveryConfig())
         self.services = services
-        self.config = config or DeliveryConfig()
-        self.poll_seconds = self.config.poll_seconds
         self.chores_seconds = self.config.purge_every_seconds
 
     async def lease_due(self) -> list[Lease]:

@@ -152,10 +152,8 @@ def test_backoff() -> None:
 class ListLoop(DeliveryLoop[int]):
     """Delivers batches from a list; the first round fails, as a database hiccup would."""
 
-    poll_seconds = 0.01
-
     def __init__(self, batches: list[Sequence[int]]) -> None:
-        super().__init__()
+        super().__init__(Config(poll_seconds=0.01))
         self.batches = batches
         self.delivered: list[int] = []
         self.chores_run = 0
