@@ -10,7 +10,9 @@ process's start), the floor in this process. Each size runs ``--repeat`` times a
 emulator, floor and sync alternating, and reports every run and the median ratio: on a shared two-core
 machine single runs vary by a fifth.
 The rate-limited run drives the sync in-process so the connector's limiter can run on the same scaled
-clock as the emulator (``--rate-limit Q --time-scale K``: a "minute" lasts 60/K s).
+clock as the emulator (``--rate-limit Q --time-scale K``: a "minute" lasts 60/K s). The endpoint-quota
+run syncs in-process too, against Zendesk's per-endpoint export quota (``--ep-tickets``,
+``--ep-time-scale``), with the limiter as shipped: the emulator's reset headers are in real seconds.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -193,14 +197,44 @@ def full_runs(tickets: int, repeat: int) -> list[dict[str, float]]:
     return runs
 
 
-async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, float]:
-    """Tickets and their comments (one request per ticket) under a per-minute quota, time-scaled."""
+async def sync_in_process(
+    url: str, models: tuple[str, ...], count: Callable[[httpx.Response], Awaitable[None]], **worker: Any
+) -> float:
+    """Link the emulator's desk into a fresh store and sync ``models`` in this process, every vendor
+    response passed to ``count``; returns the sync's seconds. ``worker`` may hold ``limiter`` (the
+    account's, instead of the connector's own) and ``waiting_seconds``."""
     from sqlalchemy import update
 
     from app.db.tables import sync_state
     from app.services import build_services
     from app.sync.runner import RunnerConfig
     from app.sync.worker import Worker, WorkerConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        account_id = await link(Path(tmp), url)
+        http = httpx.AsyncClient(timeout=30, event_hooks={"response": [count]})
+        services = build_services(settings_for(Path(tmp)), http_client=http)
+        if "limiter" in worker:
+            services.limiters[account_id] = worker["limiter"]
+        async with services.engine.begin() as conn:
+            await conn.execute(
+                update(sync_state)
+                .where(sync_state.c.linked_account_id == account_id)
+                .values(next_sync_start=0)
+            )
+        runner = RunnerConfig(interval_seconds=3600, waiting_seconds=worker.get("waiting_seconds", 5.0))
+        sync_worker = Worker(services, WorkerConfig(runner=runner))
+        started = time.perf_counter()
+        while await sync_worker.run_one(account_id=account_id, models=models) is not None:
+            pass
+        elapsed = time.perf_counter() - started
+        await http.aclose()
+        await services.engine.dispose()
+    return elapsed
+
+
+async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, float]:
+    """Tickets and their comments (one request per ticket) under a per-minute quota, time-scaled."""
     from connectors.http.clock import ScaledClock
     from connectors.http.headers import IETF_DRAFT
     from connectors.http.ratelimit import Quota, RateLimiter
@@ -213,29 +247,9 @@ async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, floa
     async def count(response: httpx.Response) -> None:
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
+    limiter = RateLimiter([Quota(requests=quota, per=60)], headers=IETF_DRAFT, clock=ScaledClock(scale))
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            account_id = await link(Path(tmp), url)
-            http = httpx.AsyncClient(timeout=30, event_hooks={"response": [count]})
-            services = build_services(settings_for(Path(tmp)), http_client=http)
-            services.limiters[account_id] = RateLimiter(
-                [Quota(requests=quota, per=60)], headers=IETF_DRAFT, clock=ScaledClock(scale)
-            )
-            async with services.engine.begin() as conn:
-                await conn.execute(
-                    update(sync_state)
-                    .where(sync_state.c.linked_account_id == account_id)
-                    .values(next_sync_start=0)
-                )
-            worker = Worker(
-                services, WorkerConfig(runner=RunnerConfig(interval_seconds=3600, waiting_seconds=0))
-            )
-            started = time.perf_counter()
-            while await worker.run_one(account_id=account_id, models=("Ticket", "Comment")) is not None:
-                pass
-            elapsed = time.perf_counter() - started
-            await http.aclose()
-            await services.engine.dispose()
+        elapsed = await sync_in_process(url, ("Ticket", "Comment"), count, limiter=limiter, waiting_seconds=0)
     finally:
         stop(proc)
     total = sum(statuses.values())
@@ -250,6 +264,36 @@ async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, floa
     }
 
 
+async def endpoint_limited(tickets: int, scale: float) -> dict[str, float]:
+    """A full sync under Zendesk's own per-endpoint quota on exports (the cursor exports: 20 a minute,
+    time-scaled), with the connector's limiter as shipped: it reads the ``zendesk-ratelimit-*`` headers
+    and waits for the bucket's reset. The account's quota is out of the way."""
+    proc, url = start_emulator(tickets, "--rate-limit", "10000000", "--time-scale", str(scale))
+    statuses: dict[int, int] = {}
+    exports = 0
+
+    async def count(response: httpx.Response) -> None:
+        nonlocal exports
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        exports += response.request.url.path.endswith("/cursor.json")
+
+    try:
+        elapsed = await sync_in_process(url, SYNC_MODELS, count)
+    finally:
+        stop(proc)
+    total = sum(statuses.values())
+    allowed = 20 * scale / 60  # cursor exports per real second
+    return {
+        "requests": total,
+        "exports": exports,
+        "seconds": elapsed,
+        "rate": exports / elapsed,
+        "allowed": allowed,
+        "share": exports / elapsed / allowed,
+        "throttled": statuses.get(429, 0) / max(total, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=100_000)
@@ -259,6 +303,8 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--rl-tickets", type=int, default=300)
     parser.add_argument("--skip-rate-limit", action="store_true")
+    parser.add_argument("--ep-tickets", type=int, default=40_000, help="endpoint-quota run: tickets")
+    parser.add_argument("--ep-time-scale", type=float, default=20.0, help="endpoint-quota run: time scale")
     args = parser.parse_args()
     print("$ " + " ".join([Path(sys.executable).name, *sys.argv]))
     from connectors import registry
@@ -288,6 +334,13 @@ def main() -> None:
             f"{r['allowed']:.1f} req/s allowed): "
             f"{r['requests']:,} requests in {r['seconds']:.1f}s = {r['rate']:.1f} req/s "
             f"({r['share']:.0%} of the quota), {r['throttled']:.2%} answered 429"
+        )
+        e = asyncio.run(endpoint_limited(args.ep_tickets, args.ep_time_scale))
+        print(
+            f"endpoint quota (cursor exports 20/min, time scale {args.ep_time_scale:g}: "
+            f"{e['allowed']:.1f} req/s allowed; {args.ep_tickets:,} tickets): {e['exports']:,} export "
+            f"requests in {e['seconds']:.1f}s = {e['rate']:.1f} req/s ({e['share']:.0%} of the quota), "
+            f"{e['requests']:,} requests in all, {e['throttled']:.2%} answered 429"
         )
 
 

@@ -26,6 +26,7 @@ from connectors.http.headers import (
     HeaderSpec,
     RateLimitState,
     parse_retry_after,
+    read_buckets,
     read_headers,
 )
 from connectors.http.pagination import (
@@ -41,7 +42,7 @@ from connectors.http.pagination import (
     next_request,
     paginate,
 )
-from connectors.http.ratelimit import LimiterRegistry, Quota, RateLimiter
+from connectors.http.ratelimit import EndpointBucket, LimiterRegistry, Quota, RateLimiter
 from connectors.http.redact import redact_url
 from connectors.http.retry import RetryPolicy
 
@@ -58,6 +59,7 @@ __all__ = [
     "Clock",
     "ConnectorError",
     "Cursor",
+    "EndpointBucket",
     "FakeClock",
     "HeaderSpec",
     "LimiterRegistry",
@@ -90,6 +92,7 @@ __all__ = [
     "next_request",
     "paginate",
     "parse_retry_after",
+    "read_buckets",
     "read_headers",
     "redact_url",
 ]

@@ -138,7 +138,8 @@ class VendorClient:
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         shown = redact_url(request.url)
-        await self.limiter.acquire()
+        bucket = self.limiter.bucket_for(request.method, request.url.path)
+        await self.limiter.acquire(bucket)
         started = time.perf_counter()
         try:
             try:
@@ -155,7 +156,7 @@ class VendorClient:
                     url=request.url,
                     maybe_processed=not isinstance(exc, _NOT_SENT),
                 ) from exc
-            self.limiter.observe(response)
+            self.limiter.observe(response, bucket)
         finally:
             self.limiter.release()
         logger.debug(
@@ -168,8 +169,9 @@ class VendorClient:
         error = self.classifier.classify(response, self.limiter.clock.time())
         if error is not None:
             if isinstance(error, RateLimitError):
-                # Hold back every request of this account, not just the one being retried.
-                self.limiter.pause(error.retry_after)
+                # Hold back every request of this account (of this endpoint, when only its own quota
+                # ran out), not just the one being retried.
+                self.limiter.throttled(error.retry_after, bucket)
             raise error
         return response
 

@@ -4,6 +4,9 @@ Vendors agree on the idea (remaining / reset / Retry-After) but not on names or 
 ``ratelimit-remaining`` + ``ratelimit-reset`` in seconds, Intercom and Front ``x-ratelimit-reset`` as a
 Unix timestamp, Help Scout ``x-ratelimit-retry-after``. A vendor module states which headers it uses
 in a ``HeaderSpec``; both the limiter and the response classifier read them through ``read_headers``.
+Some vendors also count certain endpoints in quotas of their own and report each in a header named
+after it (Zendesk: ``zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=60``); the
+limiter reads those through ``read_buckets``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class HeaderSpec(msgspec.Struct, frozen=True, kw_only=True):
         reset_kind: ``"seconds"`` (delta), ``"epoch"`` (Unix seconds), ``"epoch_ms"``, or ``"auto"``
             (delta unless the number is obviously a timestamp).
         retry_after: Headers telling how long to back off after a throttle (seconds or HTTP-date).
+        buckets: Prefixes of per-endpoint quota headers, ``<prefix><bucket>: total=N; remaining=M;
+            resets=S`` (seconds); the rest of the header's name names the bucket.
     """
 
     remaining: tuple[str, ...] = ()
@@ -37,6 +42,7 @@ class HeaderSpec(msgspec.Struct, frozen=True, kw_only=True):
     reset: tuple[str, ...] = ()
     reset_kind: Literal["seconds", "epoch", "epoch_ms", "auto"] = "auto"
     retry_after: tuple[str, ...] = ("retry-after",)
+    buckets: tuple[str, ...] = ()
 
 
 class RateLimitState(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,3 +133,47 @@ def read_headers(spec: HeaderSpec, headers: Mapping[str, str], now_epoch: float)
         reset_after=_reset_after(_first(headers, spec.reset), spec.reset_kind, now_epoch),
         retry_after=parse_retry_after(_first(headers, spec.retry_after), now_epoch),
     )
+
+
+#: A bucket header's fields, by what they mean (Zendesk's names first, then the IETF draft's).
+_BUCKET_FIELDS = {
+    "remaining": "remaining",
+    "r": "remaining",
+    "total": "limit",
+    "limit": "limit",
+    "q": "limit",
+    "resets": "reset",
+    "reset": "reset",
+    "t": "reset",
+}
+
+
+def _bucket_state(value: str) -> RateLimitState:
+    """``total=10; remaining=9; resets=60`` -> its state; fields it lacks or garbles are ``None``."""
+    fields: dict[str, float] = {}
+    for part in value.replace(",", ";").split(";"):
+        key, _, number = part.partition("=")
+        meaning = _BUCKET_FIELDS.get(key.strip().lower())
+        parsed = _number(number.strip() or None)
+        if meaning is not None and parsed is not None:
+            fields[meaning] = parsed
+    remaining, limit, reset = fields.get("remaining"), fields.get("limit"), fields.get("reset")
+    return RateLimitState(
+        remaining=None if remaining is None else int(remaining),
+        limit=None if limit is None else int(limit),
+        reset_after=None if reset is None else max(0.0, reset),
+    )
+
+
+def read_buckets(spec: HeaderSpec, headers: Mapping[str, str]) -> dict[str, RateLimitState]:
+    """Each per-endpoint quota a response reports (``spec.buckets``), by bucket name."""
+    if not spec.buckets:
+        return {}
+    found: dict[str, RateLimitState] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        for prefix in spec.buckets:
+            if lowered.startswith(prefix) and len(lowered) > len(prefix):
+                found[lowered[len(prefix) :]] = _bucket_state(value)
+                break
+    return found

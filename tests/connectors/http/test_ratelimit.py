@@ -7,12 +7,14 @@ import pytest
 from connectors.http import (
     IETF_DRAFT,
     X_RATELIMIT_EPOCH,
+    EndpointBucket,
     FakeClock,
     HeaderSpec,
     LimiterRegistry,
     Quota,
     RateLimiter,
     ScaledClock,
+    read_buckets,
 )
 
 
@@ -178,3 +180,86 @@ async def test_a_throttle_without_hints_waits_the_longest_quota_window():
     bare = RateLimiter(clock=clock, default_pause=60)
     bare.observe(resp(429))
     assert bare.delay() == pytest.approx(60)
+
+
+# --- per-endpoint buckets (Zendesk's incremental exports: 10 a minute next to the account's 700) ---
+
+BUCKETED = HeaderSpec(
+    remaining=("ratelimit-remaining",),
+    reset=("ratelimit-reset",),
+    reset_kind="seconds",
+    buckets=("zendesk-ratelimit-",),
+)
+EXPORTS = EndpointBucket(name="incremental-exports", method="GET", path="/api/v2/incremental/*")
+
+
+def bucketed(clock):
+    return RateLimiter(headers=BUCKETED, clock=clock, pace=False, endpoints=[EXPORTS])
+
+
+def exports_left(remaining, *, account="650", status=200, **extra):
+    headers = {
+        "ratelimit-remaining": account,
+        "ratelimit-reset": "30",
+        "zendesk-ratelimit-incremental-exports": f"total=10; remaining={remaining}; resets=42",
+        **extra,
+    }
+    return resp(status, headers=headers)
+
+
+def test_bucket_headers_are_read_by_name():
+    headers = httpx.Headers(
+        {"Zendesk-RateLimit-Tickets-Index": "total=100; remaining=98; resets=30", "ratelimit-reset": "5"}
+    )
+    spec = HeaderSpec(buckets=("zendesk-ratelimit-",))
+    ((name, state),) = read_buckets(spec, headers).items()
+    assert name == "tickets-index"
+    assert (state.limit, state.remaining, state.reset_after) == (100, 98, 30)
+    assert read_buckets(HeaderSpec(), headers) == {}  # a vendor without buckets reads none
+    garbled = read_buckets(spec, {"zendesk-ratelimit-x": "total=ten; remaining=; resets=3"})["x"]
+    assert (garbled.limit, garbled.remaining, garbled.reset_after) == (None, None, 3)
+
+
+def test_requests_are_matched_to_their_bucket_segment_by_segment():
+    limiter = bucketed(FakeClock())
+    assert limiter.bucket_for("GET", "/api/v2/incremental/tickets.json") == "incremental-exports"
+    assert limiter.bucket_for("get", "/api/v2/incremental/organizations") == "incremental-exports"
+    assert limiter.bucket_for("POST", "/api/v2/incremental/tickets.json") is None
+    assert limiter.bucket_for("GET", "/api/v2/incremental/tickets/cursor.json") is None  # one more segment
+    assert limiter.bucket_for("GET", "/api/v2/groups.json") is None
+
+
+async def test_a_used_up_bucket_holds_back_only_its_endpoints():
+    clock = FakeClock()
+    limiter = bucketed(clock)
+    async with limiter.slot("incremental-exports"):
+        limiter.observe(exports_left(1), "incremental-exports")
+    assert limiter.delay("incremental-exports") == 0  # one left: go on
+    async with limiter.slot("incremental-exports"):
+        limiter.observe(exports_left(0), "incremental-exports")
+    assert limiter.delay() == 0 and limiter.delay("tickets-index") == 0
+    assert limiter.delay("incremental-exports") == pytest.approx(42)
+    async with limiter.slot("incremental-exports"):  # waits for the bucket's reset, not for a 429
+        pass
+    assert clock.sleeps == [42]
+
+
+async def test_a_throttle_pauses_the_bucket_when_only_the_bucket_ran_out():
+    clock = FakeClock()
+    limiter = bucketed(clock)
+    limiter.observe(exports_left(0, status=429, **{"retry-after": "40"}), "incremental-exports")
+    assert limiter.delay() == 0
+    assert limiter.delay("incremental-exports") == pytest.approx(42)  # the later of the two
+
+
+async def test_a_throttle_pauses_the_account_when_the_account_ran_out_too():
+    clock = FakeClock()
+    limiter = bucketed(clock)
+    limiter.observe(exports_left(0, account="0", status=429, **{"retry-after": "40"}), "incremental-exports")
+    assert limiter.delay() == pytest.approx(40)
+    # ...and when nothing said which quota it was, the account waits too (the safe side).
+    other = bucketed(clock)
+    other.observe(resp(429, headers={"retry-after": "9"}), "incremental-exports")
+    assert other.delay() == pytest.approx(9)
+    other.throttled(11, "incremental-exports")
+    assert other.delay() == pytest.approx(11)

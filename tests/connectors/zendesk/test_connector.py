@@ -9,17 +9,21 @@ the limiter runs on a ``FakeClock`` and retries report their waits to an injecte
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from connectors import registry
 from connectors.base import ConnectorContext, RemoteRecord
-from connectors.http import AuthError, FakeClock, PageRequest, RateLimitError, RetryPolicy
+from connectors.http import AuthError, FakeClock, PageRequest, RateLimitError, RetryPolicy, read_buckets
 from connectors.streams import Stream, read
 from connectors.zendesk.classic import ZendeskClassicConnector
 from connectors.zendesk.connector import ZendeskConnector
+from emulators.common.clock import Clock
 from emulators.common.config import RateLimit
 from emulators.zendesk.app import create_app
 from emulators.zendesk.classic import create_classic_app
@@ -27,6 +31,7 @@ from emulators.zendesk.config import ZendeskConfig
 from schemas.base import Priority, TicketAccessLevel, TicketStatus
 from schemas.models import Attachment, Comment, Contact, Ticket, User
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+from tests.support.shared import FIXTURES
 
 BASE = "https://acme.zendesk.com"
 CREDS = {"subdomain": "acme", "email": "admin@acme.test", "api_token": "zd-api-token"}
@@ -216,6 +221,86 @@ async def test_the_emulators_own_quota_is_respected() -> None:
         await read_all(zd, "Team")
     # The limiter read ratelimit-remaining and spread the rest of the window: no 429 was needed.
     assert sum(zd.client.limiter.clock.sleeps) > 0
+
+
+def recorded_bucket_headers() -> Iterator[tuple[str, str, str, str]]:
+    """(method, path, header, value) of every per-endpoint quota header in the recorded Zendesk
+    responses: Nango's tests (``api -> method -> path -> response``) and zenpy's betamax cassettes."""
+    for path in sorted((FIXTURES / "vendors" / "zendesk").glob("*.json")):
+        recording = json.loads(path.read_text())
+        exchanges: list[tuple[str, str, dict[str, Any]]] = []
+        for method, by_path in recording.get("api", {}).items():
+            for url, responses in by_path.items():
+                for response in responses if isinstance(responses, list) else [responses]:
+                    exchanges.append((method, url, response.get("headers") or {}))
+        for interaction in recording.get("http_interactions", []):
+            request = interaction["request"]
+            headers = {
+                k: v[0] if isinstance(v, list) else v for k, v in interaction["response"]["headers"].items()
+            }
+            exchanges.append((request["method"], urlsplit(request["uri"]).path, headers))
+        for method, url, headers in exchanges:
+            for name, value in headers.items():
+                if name.lower().startswith(("zendesk-ratelimit-", "zendesk-rate-limit-")):
+                    yield method.upper(), url, name, value
+
+
+def test_recorded_endpoint_quotas_are_read_and_matched_to_their_requests() -> None:
+    limiter = ZendeskConnector.new_limiter()
+    declared = set()
+    recorded = list(recorded_bucket_headers())
+    assert len(recorded) > 10
+    for method, path, header, value in recorded:
+        ((name, state),) = read_buckets(limiter.headers, {header: value}).items()
+        assert None not in (state.limit, state.remaining, state.reset_after), (header, value)
+        if name == "per-ticket-updates":  # one quota per ticket: deliberately not declared
+            continue
+        assert limiter.bucket_for(method, path) == name, (method, path)
+        declared.add(name)
+    assert {
+        "incremental-exports",
+        "incremental-exports-cursor",
+        "tickets-index",
+        "tickets-update",
+    } <= declared
+
+
+class EmulatorTime(FakeClock):
+    """The limiter's fake time, taking the emulator's clock along: a pause lets its minute roll over."""
+
+    def __init__(self, emulator_clock: Clock) -> None:
+        super().__init__(epoch=emulator_clock.now())
+        self.emulator_clock = emulator_clock
+
+    async def sleep(self, seconds: float) -> None:
+        self.emulator_clock.advance(max(0.0, seconds))
+        await super().sleep(seconds)
+
+
+async def test_a_long_export_waits_for_its_endpoint_quota_instead_of_a_429() -> None:
+    # The account allows thousands a minute; the cursor export 20 (Zendesk's own, per endpoint).
+    emulator_clock = Clock(frozen=1_735_700_410.0)  # after the seeded history; 50 s left in its minute
+    app = create_app(
+        ZendeskConfig(tickets=60, seed=3, rate_limit=RateLimit(per_minute=10_000)), emulator_clock
+    )
+    statuses: list[int] = []
+
+    async def count(response: httpx.Response) -> None:
+        statuses.append(response.status_code)
+
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE, event_hooks={"response": [count]}
+    )
+    limiter = ZendeskConnector.new_limiter()
+    limiter.clock = EmulatorTime(emulator_clock)
+    zd = ZendeskConnector(
+        ConnectorContext(credentials=CREDS, http=http, limiter=limiter, retry=RetryPolicy.for_tests())
+    )
+    tickets = await read_all(zd, "Ticket", small_pages(zd, "Ticket", "2"))  # 30 pages and more
+    assert ids(tickets) == {str(i) for i in desk(app).tickets.ids}
+    assert len(statuses) > 20 and set(statuses) == {200}  # no request ran into the endpoint's quota
+    # It waited once, for the rest of the emulator's minute (the account's pacing aside: milliseconds).
+    assert [round(s) for s in limiter.clock.sleeps if s > 1] == [50]
 
 
 async def test_classic_v1_reads_and_writes() -> None:
