@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -124,9 +124,10 @@ class SyncRunner:
                 await jobs.release(engine, job, status="DISABLED", next_sync_start=None)
                 return "DISABLED"
             carried = stream.carries
-            if stream.parent:
-                return await self._run_dependent(job, connector, stream, account)
-            return await self._run_stream(job, connector, stream, account)
+            async with self._heartbeat(job):
+                if stream.parent:
+                    return await self._run_dependent(job, connector, stream, account)
+                return await self._run_stream(job, connector, stream, account)
         except jobs.LeaseLostError:
             log.warning("lease lost on %s/%s; another worker continues", job.linked_account_id, job.model)
             return "SYNCING"
@@ -183,6 +184,30 @@ class SyncRunner:
                 carried=carried,
             )
             return "FAILED"
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, job: Job) -> AsyncIterator[None]:
+        """Renew the lease every third of its length while the run goes on. Each stored page renews it
+        too, but a vendor can hold the next page back for longer than a lease: Zendesk's export quota
+        (20 pages a minute) makes a full sync wait up to a minute every 20 pages, and another worker
+        must not take over a run that is only waiting. A lost lease ends the heartbeat; the run finds
+        out at its next page (``LeaseLostError``)."""
+        stop = asyncio.Event()
+
+        async def beat() -> None:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.lease_seconds / 3)
+                    return
+                async with self.services.engine.begin() as conn:
+                    await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds)
+
+        beating = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            stop.set()  # a renewal under way finishes (a transaction is not cut short); then it stops
+            await settle_unwanted(beating, cancel=False)
 
     async def _finish_failed(
         self,

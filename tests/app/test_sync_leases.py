@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from app.api.state import Services
@@ -55,6 +56,8 @@ async def test_a_stale_run_does_not_apply_its_deletions_after_losing_its_lease(
     async with services.engine.begin() as conn:
         await syncstate.request_resync(conn, account)
     stalled = Worker(services, WorkerConfig(runner=RunnerConfig(lease_seconds=0.000001)))
+    # Stalled as a frozen process is (a GC pause, a suspended VM): its heartbeat stands still too.
+    monkeypatch.setattr(stalled.runner, "_heartbeat", lambda job: contextlib.nullcontext())
     taken: list[str | None] = []
 
     async def stall_after_the_last_page(pages: AsyncIterator[Any], depth: int = 1) -> AsyncIterator[Any]:
@@ -80,3 +83,30 @@ async def test_a_stale_run_does_not_apply_its_deletions_after_losing_its_lease(
     assert taken == ["DONE"]  # the job was taken over while the stalled run stood still
     # The vendor has all three tickets: the stalled run's late deletion pass must not flag them.
     assert sorted(await stored(services, tickets, account)) == ["t0", "t1", "t2"]
+
+
+async def test_a_run_waiting_on_the_vendor_keeps_its_lease(services: Services) -> None:
+    # A vendor can hold the next page back for longer than a lease (Zendesk's export quota: up to a
+    # minute). The run is alive, so no other worker may take the job over meanwhile.
+    seed_vendor(n=6, comments_per=0)  # two pages
+    account = await link(services)
+    serve = services.http._transport.handle_async_request
+
+    async def slow_second_page(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("cursor"):
+            await asyncio.sleep(1.5)
+        response = await serve(request)
+        await response.aread()
+        return response
+
+    services.http._transport = httpx.MockTransport(slow_second_page)
+    waiting = Worker(
+        services,
+        WorkerConfig(runner=RunnerConfig(lease_seconds=0.6, interval_seconds=3600, waiting_seconds=0)),
+    )
+    run = asyncio.create_task(waiting.run_one(models=("Ticket",)))
+    await asyncio.sleep(1.0)  # the first page was stored well over a lease ago; the second is on its way
+    assert not run.done()
+    assert await jobs.lease_next(services.engine, "other", lease_seconds=60, models=("Ticket",)) is None
+    assert await run == "DONE"
+    assert len(await stored(services, tickets, account)) == 6
