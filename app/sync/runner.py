@@ -199,8 +199,15 @@ class SyncRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.config.lease_seconds / 3)
                     return
-                async with self.services.engine.begin() as conn:
-                    await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds)
+                try:
+                    async with self.services.engine.begin() as conn:
+                        await jobs.renew(conn, job, lease_seconds=self.config.lease_seconds)
+                except jobs.LeaseLostError:
+                    return
+                except Exception:  # the database is busy or gone: the run's next page will say so too
+                    log.warning(
+                        "lease heartbeat of %s/%s failed", job.linked_account_id, job.model, exc_info=True
+                    )
 
         beating = asyncio.create_task(beat())
         try:

@@ -15,7 +15,7 @@ Some vendors also count certain endpoints in quotas of their own (Zendesk's incr
 ``EndpointBucket``s; a request to one waits for its bucket as well as for the account, a bucket
 reported used up (``HeaderSpec.buckets``) holds back only its own endpoints until its reset, and a
 throttle while only the bucket was used up pauses only the bucket. Without this a full sync's export
-ran into a 429 on every eleventh page.
+ran into a 429 each time the export's quota ran out (every 11th or 21st page).
 
 One request is in flight at a time per linked account unless ``concurrency`` says otherwise - vendors
 count per account, and parallel requests within one account mostly buy 429s. All time comes from an
