@@ -28,9 +28,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from connectors.http.ratelimit import RateLimiter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -198,11 +201,16 @@ def full_runs(tickets: int, repeat: int) -> list[dict[str, float]]:
 
 
 async def sync_in_process(
-    url: str, models: tuple[str, ...], count: Callable[[httpx.Response], Awaitable[None]], **worker: Any
+    url: str,
+    models: tuple[str, ...],
+    count: Callable[[httpx.Response], Awaitable[None]],
+    *,
+    limiter: RateLimiter | None = None,
+    waiting_seconds: float = 5.0,
 ) -> float:
     """Link the emulator's desk into a fresh store and sync ``models`` in this process, every vendor
-    response passed to ``count``; returns the sync's seconds. ``worker`` may hold ``limiter`` (the
-    account's, instead of the connector's own) and ``waiting_seconds``."""
+    response passed to ``count``; returns the sync's seconds. ``limiter`` replaces the connector's own
+    for the account; ``waiting_seconds`` is how soon comments look again while tickets still sync."""
     from sqlalchemy import update
 
     from app.db.tables import sync_state
@@ -214,15 +222,15 @@ async def sync_in_process(
         account_id = await link(Path(tmp), url)
         http = httpx.AsyncClient(timeout=30, event_hooks={"response": [count]})
         services = build_services(settings_for(Path(tmp)), http_client=http)
-        if "limiter" in worker:
-            services.limiters[account_id] = worker["limiter"]
+        if limiter is not None:
+            services.limiters[account_id] = limiter
         async with services.engine.begin() as conn:
             await conn.execute(
                 update(sync_state)
                 .where(sync_state.c.linked_account_id == account_id)
                 .values(next_sync_start=0)
             )
-        runner = RunnerConfig(interval_seconds=3600, waiting_seconds=worker.get("waiting_seconds", 5.0))
+        runner = RunnerConfig(interval_seconds=3600, waiting_seconds=waiting_seconds)
         sync_worker = Worker(services, WorkerConfig(runner=runner))
         started = time.perf_counter()
         while await sync_worker.run_one(account_id=account_id, models=models) is not None:
