@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.ids import new_linked_account_id
 from app.db.tables import api_keys, link_tokens, linked_accounts, organizations, sync_state
 from app.secrets import SecretBox
 from app.timeutil import now_micros
@@ -170,7 +171,7 @@ async def link_account(
         account_id, created = str(existing.id), False
     else:
         token = new_token("acct")
-        account_id, created = str(uuid.uuid4()), True
+        account_id, created = new_linked_account_id(), True
         await conn.execute(
             insert(linked_accounts).values(
                 id=account_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,7 @@ def test_linked_desks_sync_page_and_take_sdk_writes(database_url: str, tmp_path:
             )
             assert linked.status_code in (200, 201), linked.text
             account = linked.json()
+            assert uuid.UUID(account["id"]).version == 8  # its records get ids ordered by vendor id
             assert asyncio.run(_sync(settings, account["id"])) > 0
             client = Merge(
                 base_url=f"{server.url}/api", api_key=api_key, account_token=account["account_token"]
@@ -180,6 +182,8 @@ def _check_desk(client: Merge, vendor: str, emulator: str) -> None:
             name=f"Printer on fire ({vendor})", description="Smoke", priority="URGENT", contact=contact.id
         )
     ).model
+    # New accounts' ids hold the vendor's integer id (app/db/ids.py), on the write path as on sync.
+    assert uuid.UUID(created.id).int & (2**62 - 1) == int(created.remote_id)
     patched = client.ticketing.tickets.partial_update(
         created.id, model=PatchedTicketRequest(status="ON_HOLD")
     )
