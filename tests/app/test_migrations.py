@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from app.db.engine import alembic_config, create_engine, migrate
+from app.db.engine import PAGE_SIZE, alembic_config, create_engine, migrate
 from app.db.tables import metadata
 from tests.conftest import BACKENDS
 from tests.support import postgres as pg
@@ -184,3 +185,24 @@ async def test_0006_numbers_link_targets_and_back(empty_database_url: str) -> No
             assert {tuple(row) for row in rows} == set(links)
     finally:
         await engine.dispose()
+
+
+async def test_new_sqlite_stores_get_large_pages_and_existing_ones_keep_theirs(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{fresh}")
+    await migrate(engine)
+    await engine.dispose()
+    older = tmp_path / "older.db"
+    with sqlite3.connect(older) as conn:  # a store created with 4 KiB pages, before this setting
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("CREATE TABLE t (x)")
+    engine = create_engine(f"sqlite+aiosqlite:///{older}")
+    await migrate(engine)
+    await engine.dispose()
+    sizes = {}
+    for path in (fresh, older):
+        with sqlite3.connect(path) as conn:
+            sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sizes == {"fresh.db": PAGE_SIZE, "older.db": 4096}
+    assert PAGE_SIZE == 65536
