@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +28,7 @@ from app.db import accounts as account_store
 from app.db import bulk, records
 from app.db.accounts import LinkedAccountRecord
 from app.db.tables import RECORD_TABLES, sync_parents, sync_state
+from app.db.transaction import Work, ordered_transactions, run_transaction
 from app.sharing import outbound as sharing_outbound
 from app.sync import jobs
 from app.sync.jobs import SECOND, Job
@@ -55,6 +56,9 @@ ALL_PARENTS_QUEUED = b"all-parents-queued"
 #: Records prepared between chances for the database writes of the previous page to go on (each of
 #: its statements' results waits for the loop's turn: ~3 ms of CPU per slice of 250 kept it waiting).
 PREPARE_SLICE = 100
+#: Pages handed to the database at once: while one is written the next waits in its queue, so the
+#: database goes from one commit straight to the next page, without waiting for the event loop.
+WRITES_AHEAD = 2
 #: Pages read ahead of the one being prepared. Two keep the vendor busy while a page is decoded and
 #: the previous one prepared; each costs the memory of one decoded page.
 PREFETCH_PAGES = 2
@@ -287,51 +291,65 @@ class SyncRunner:
         resume: bytes | None = None
         totals: Counts = {}
 
-        async def store(page: StreamPage, prepared: list[records.Prepared], resume: bytes | None) -> Counts:
-            async with self.services.engine.begin() as conn:
+        # Records of the job's model stored by this run so far, saved with each page's checkpoint. Pages
+        # are written one after another (``ordered_transactions``), so each adds its own in turn.
+        stored = [0]
+
+        def page_write(
+            page: StreamPage, prepared: list[records.Prepared], resume: bytes | None
+        ) -> Work[Counts]:
+            async def write(conn: AsyncConnection) -> Counts:
                 counts = await self._store_page(
                     conn, job, stream, page, prepared, run_id, dependents, account
                 )
+                stored[0] += counts[job.model]
                 await jobs.renew(
                     conn,
                     job,
                     lease_seconds=self.config.lease_seconds,
                     checkpoint=page.next.to_json() if page.next else None,
-                    run_records=totals.get(job.model, 0) + counts[job.model],
+                    run_records=stored[0],
                     resume=resume,
                 )
-            return counts
+                return counts
 
-        async def settle(task: asyncio.Task[Counts]) -> None:
-            # Progress is reported here, not in the task: an exception from the callback (Ctrl-C in
+            return write
+
+        async def settle(write: asyncio.Future[Counts]) -> None:
+            # Progress is reported here, not in the write: an exception from the callback (Ctrl-C in
             # the CLI) must reach this coroutine, not the event loop.
-            self._add(totals, await task)
+            self._add(totals, await write)
 
         # A pipeline: the vendor prepares the next page as soon as one is decoded (``read`` reads
         # ahead), decoded pages are mapped up to ``PREFETCH_PAGES`` ahead (``ahead``), and page N+1 is
-        # prepared while page N is written in the database's thread. Pages are still stored one at a
-        # time and in order, each with its checkpoint, so a crash resumes exactly as without the
-        # overlap (the pages read ahead are read again).
-        writing: asyncio.Task[Counts] | None = None
-        try:
-            # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
-            async with contextlib.aclosing(
-                ahead(read(connector.client, stream, checkpoint=request), depth=PREFETCH_PAGES)
-            ) as pages:
-                async for page in pages:
-                    # Only the last page's resume point matters: a cursor export's end-of-stream cursor.
-                    resume = page.resume.to_json() if page.resume else None
-                    prepared = await self._prepare_page(job, page)
-                    if writing is not None:
-                        await settle(writing)
-                    writing = asyncio.create_task(store(page, prepared, resume))
-            if writing is not None:
-                await settle(writing)
-        finally:
-            # On a failure, the page already handed over is stored (or fails) before the error goes on.
-            # The error that stopped us is the one raised, not the write's.
-            if writing is not None:
-                await settle_unwanted(writing, cancel=False)
+        # prepared while page N is written, each in one transaction run in the database's thread
+        # (``ordered_transactions``). Up to ``WRITES_AHEAD`` pages are handed over at once, so that
+        # thread goes from one page's commit straight to the next page. Pages are still committed one
+        # at a time and in order, each with its checkpoint, none after one that failed: a crash resumes
+        # exactly as without the overlap (the pages read ahead are read again).
+        writes: deque[asyncio.Future[Counts]] = deque()
+        async with ordered_transactions(self.services.engine) as transactions:
+            try:
+                # Closed explicitly: on an error the page being prefetched must stop now, not at GC.
+                async with contextlib.aclosing(
+                    ahead(read(connector.client, stream, checkpoint=request), depth=PREFETCH_PAGES)
+                ) as pages:
+                    async for page in pages:
+                        # Only the last page's resume point matters: a cursor export's end-of-stream
+                        # cursor.
+                        resume = page.resume.to_json() if page.resume else None
+                        prepared = await self._prepare_page(job, page)
+                        while len(writes) >= WRITES_AHEAD:
+                            await settle(writes.popleft())
+                        writes.append(transactions.submit(page_write(page, prepared, resume)))
+                while writes:
+                    await settle(writes.popleft())
+            finally:
+                # On a failure, the pages already handed over are stored (or fail, or are skipped after
+                # one that failed) before the error goes on. The error that stopped us is the one
+                # raised, not a write's.
+                for write in writes:
+                    await settle_unwanted(write, cancel=False)
         async with self.services.engine.begin() as conn:
             # Still ours? A run that stalled past its lease must not flag as deleted what the worker
             # that took the job over has stored since (renew raises LeaseLostError otherwise).
@@ -551,7 +569,6 @@ class SyncRunner:
         totals: Counts,
         account: LinkedAccountRecord,
     ) -> Counts:
-        counts: Counts = {job.model: 0}
         try:
             pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
         except NotFoundError:
@@ -561,7 +578,9 @@ class SyncRunner:
         else:
             parent_gone = False
         prepared = [await self._prepare_page(job, page) for page in pages]
-        async with self.services.engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> Counts:
+            counts: Counts = {job.model: 0}
             for page, parts in zip(pages, prepared, strict=True):
                 _merge(counts, await self._store_page(conn, job, stream, page, parts, 0, (), account))
             if parent_gone and stream.parent:
@@ -585,7 +604,9 @@ class SyncRunner:
                 lease_seconds=self.config.lease_seconds,
                 run_records=totals.get(job.model, 0) + counts[job.model],
             )
-        return counts
+            return counts
+
+        return await run_transaction(self.services.engine, write)
 
 
 def _merge(into: Counts, counts: Counts) -> None:
