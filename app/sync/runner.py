@@ -53,8 +53,9 @@ log = logging.getLogger("deskbridge.sync")
 #: The checkpoint of a dependent job whose parents were all queued for this full pass.
 ALL_PARENTS_QUEUED = b"all-parents-queued"
 
-#: Records prepared between chances for the database writes of the previous page to go on (each of
-#: its statements' results waits for the loop's turn: ~3 ms of CPU per slice of 250 kept it waiting).
+#: Records prepared between turns of the event loop. On PostgreSQL each statement of the previous
+#: page's writes waits for the loop's turn (~3 ms of CPU per slice of 250 kept it waiting); on SQLite
+#: they run whole in the database thread, and the turns let the read-ahead and other jobs go on.
 PREPARE_SLICE = 100
 #: Pages handed to the database at once: while one is written the next waits in its queue, so the
 #: database goes from one commit straight to the next page, without waiting for the event loop.
@@ -293,22 +294,23 @@ class SyncRunner:
 
         # Records of the job's model stored by this run so far, saved with each page's checkpoint. Pages
         # are written one after another (``ordered_transactions``), so each adds its own in turn.
-        stored = [0]
+        stored = 0
 
         def page_write(
             page: StreamPage, prepared: list[records.Prepared], resume: bytes | None
         ) -> Work[Counts]:
             async def write(conn: AsyncConnection) -> Counts:
+                nonlocal stored
                 counts = await self._store_page(
                     conn, job, stream, page, prepared, run_id, dependents, account
                 )
-                stored[0] += counts[job.model]
+                stored += counts[job.model]
                 await jobs.renew(
                     conn,
                     job,
                     lease_seconds=self.config.lease_seconds,
                     checkpoint=page.next.to_json() if page.next else None,
-                    run_records=stored[0],
+                    run_records=stored,
                     resume=resume,
                 )
                 return counts
@@ -335,8 +337,8 @@ class SyncRunner:
                     ahead(read(connector.client, stream, checkpoint=request), depth=PREFETCH_PAGES)
                 ) as pages:
                     async for page in pages:
-                        # Only the last page's resume point matters: a cursor export's end-of-stream
-                        # cursor.
+                        # Only the last page's resume point matters: a cursor export's
+                        # end-of-stream cursor.
                         resume = page.resume.to_json() if page.resume else None
                         prepared = await self._prepare_page(job, page)
                         while len(writes) >= WRITES_AHEAD:
