@@ -260,16 +260,7 @@ async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, floa
         elapsed = await sync_in_process(url, ("Ticket", "Comment"), count, limiter=limiter, waiting_seconds=0)
     finally:
         stop(proc)
-    total = sum(statuses.values())
-    allowed = quota * scale / 60
-    return {
-        "requests": total,
-        "seconds": elapsed,
-        "rate": total / elapsed,
-        "allowed": allowed,
-        "share": total / elapsed / allowed,
-        "throttled": statuses.get(429, 0) / max(total, 1),
-    }
+    return against_quota(sum(statuses.values()), statuses, elapsed, allowed=quota * scale / 60)
 
 
 async def endpoint_limited(tickets: int, scale: float) -> dict[str, float]:
@@ -289,15 +280,22 @@ async def endpoint_limited(tickets: int, scale: float) -> dict[str, float]:
         elapsed = await sync_in_process(url, SYNC_MODELS, count)
     finally:
         stop(proc)
+    return against_quota(exports, statuses, elapsed, allowed=20 * scale / 60)  # cursor exports a second
+
+
+def against_quota(
+    counted: int, statuses: dict[int, int], seconds: float, *, allowed: float
+) -> dict[str, float]:
+    """A run's ``counted`` requests (those the quota counts) against ``allowed`` per second, and the
+    share of all its requests (``statuses``: count per HTTP status) answered 429."""
     total = sum(statuses.values())
-    allowed = 20 * scale / 60  # cursor exports per real second
     return {
         "requests": total,
-        "exports": exports,
-        "seconds": elapsed,
-        "rate": exports / elapsed,
+        "counted": counted,
+        "seconds": seconds,
+        "rate": counted / seconds,
         "allowed": allowed,
-        "share": exports / elapsed / allowed,
+        "share": counted / seconds / allowed,
         "throttled": statuses.get(429, 0) / max(total, 1),
     }
 
@@ -346,7 +344,7 @@ def main() -> None:
         e = asyncio.run(endpoint_limited(args.ep_tickets, args.ep_time_scale))
         print(
             f"endpoint quota (cursor exports 20/min, time scale {args.ep_time_scale:g}: "
-            f"{e['allowed']:.1f} req/s allowed; {args.ep_tickets:,} tickets): {e['exports']:,} export "
+            f"{e['allowed']:.1f} req/s allowed; {args.ep_tickets:,} tickets): {e['counted']:,} export "
             f"requests in {e['seconds']:.1f}s = {e['rate']:.1f} req/s ({e['share']:.0%} of the quota), "
             f"{e['requests']:,} requests in all, {e['throttled']:.2%} answered 429"
         )
