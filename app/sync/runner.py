@@ -656,13 +656,7 @@ async def _queue_parents(
     await _wake(conn, account_id, models)
     now = now_micros()
     for model in models:
-        await conn.execute(
-            delete(sync_parents).where(
-                sync_parents.c.linked_account_id == account_id,
-                sync_parents.c.model == model,
-                sync_parents.c.parent_remote_id.in_(parents),
-            )
-        )
+        # A parent queued already is queued again, as of now: one upsert, no DELETE ... IN of the page.
         await bulk.insert_rows(
             conn,
             sync_parents,
@@ -670,6 +664,7 @@ async def _queue_parents(
                 {"linked_account_id": account_id, "model": model, "parent_remote_id": p, "queued_at": now}
                 for p in parents
             ],
+            on_conflict_update=("queued_at",),
         )
 
 
