@@ -179,6 +179,12 @@ async def shares_of_tickets(
     """Shares of these tickets (our ids) on agreements that are accepted (by default: still syncing)."""
     if not ticket_ids:
         return []
+    if len(ticket_ids) > 1:
+        # A sync page asks about a thousand tickets, and most accounts share none: one indexed look
+        # spares building and running an IN list of them all.
+        any_share = select(shared_tickets.c.id).where(shared_tickets.c.linked_account_id == account_id)
+        if await conn.scalar(any_share.limit(1)) is None:
+            return []
     stmt = (
         select(shared_tickets)
         .join(sharing_agreements, sharing_agreements.c.id == shared_tickets.c.agreement_id)
