@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 #: Allocations between young collections (CPython's default is 700); the older two stay default.
-GC_THRESHOLDS = (10_000, 10, 10)
+GC_THRESHOLDS = (100_000, 10, 10)
 
 
 def tune_gc() -> None:
@@ -20,6 +20,12 @@ def tune_gc() -> None:
     out. Our records are acyclic and freed by reference counting, so this keeps memory flat: a
     higher threshold for the older generations too was as fast but let peak RSS double at 100,000
     tickets.
+
+    Why 100,000 and not less: a young collection walks every young object still alive, and a sync
+    keeps several pages alive at once (read ahead, being prepared, queued for the database), tens of
+    thousands of objects. At 10,000 a page set off about ten collections that each walked them all;
+    at 100,000 about one. Measured in-process at 100,000 tickets (three interleaved runs each): the
+    event loop's CPU 3.5-4.0 -> 2.9-3.2 s, peak RSS +10 MB; 200,000 and 400,000 were no faster.
     """
     gc.collect()
     gc.freeze()
