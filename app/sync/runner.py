@@ -656,7 +656,7 @@ async def _queue_parents(
     await _wake(conn, account_id, models)
     now = now_micros()
     for model in models:
-        # A parent queued already is queued again, as of now: one upsert, no DELETE ... IN of the page.
+        # A parent already queued is queued again, as of now.
         await bulk.insert_rows(
             conn,
             sync_parents,
