@@ -650,12 +650,16 @@ async def _wake(conn: AsyncConnection, account_id: str, models: Sequence[str]) -
 async def _queue_parents(
     conn: AsyncConnection, account_id: str, models: Sequence[str], parents: set[str]
 ) -> None:
-    """Queue ``parents`` for the dependent ``models`` and make those jobs due now."""
+    """Queue ``parents`` for the dependent ``models`` and make those jobs due now.
+
+    Not for a model whose next run reads every parent anyway (``_reading_all_parents``): an initial
+    sync of tickets would otherwise queue each of them, a thousand upserts a page, for a comments job
+    that then queues them all itself."""
     if not models or not parents:
         return
     await _wake(conn, account_id, models)
     now = now_micros()
-    for model in models:
+    for model in set(models) - await _reading_all_parents(conn, account_id, models):
         # A parent already queued is queued again, as of now.
         await bulk.insert_rows(
             conn,
@@ -666,6 +670,34 @@ async def _queue_parents(
             ],
             on_conflict_update=("queued_at",),
         )
+
+
+async def _reading_all_parents(conn: AsyncConnection, account_id: str, models: Sequence[str]) -> set[str]:
+    """Which of the dependent ``models`` have a pass over every parent still to begin: a job without
+    its initial pass queued yet, or with a full resync asked for (``_run_dependent``'s ``queue_all``),
+    or no job at all yet (one made later starts with that pass).
+
+    The pass queues the parents we hold when it begins, in a transaction that first updates its job's
+    row, so it must not begin between this look and our commit, or it would miss this page's parents:
+    on SQLite our transaction holds the database's one write lock by now (``_wake`` is an UPDATE); on
+    PostgreSQL the row is read ``FOR SHARE``, which waits for a pass that has begun to commit, and
+    makes one that begins wait for us."""
+    rows = await conn.execute(
+        select(
+            sync_state.c.model,
+            sync_state.c.is_initial_sync,
+            sync_state.c.checkpoint,
+            sync_state.c.full_resync_requested,
+        )
+        .where(sync_state.c.linked_account_id == account_id, sync_state.c.model.in_(list(models)))
+        .with_for_update(read=True)
+    )
+    begun = {
+        model
+        for model, initial, checkpoint, full in rows
+        if not full and (not initial or checkpoint == ALL_PARENTS_QUEUED)
+    }
+    return set(models) - begun
 
 
 async def _queue_all_parents(conn: AsyncConnection, account_id: str, model: str, stream: Stream) -> None:

@@ -3,6 +3,7 @@ resumption, failures and honest status."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from app.api.state import Services
 from app.db import accounts as account_store
 from app.db import syncstate
 from app.db.accounts import NewLinkedAccount
-from app.db.tables import comments, sync_state, tickets
+from app.db.tables import comments, sync_parents, sync_state, tickets
 from app.services import build_services
 from app.settings import Settings
 from app.sync import jobs
@@ -192,6 +193,68 @@ async def test_incremental_sync_asks_only_for_changes_and_reads_changed_tickets_
     assert comment_reads == ["t3", "t5"]  # only the changed tickets, not all eight
     assert (await stored(services, tickets, account))["t3"]["name"] == "Renamed"
     assert "new" in await stored(services, comments, account)
+
+
+async def queued_parents(services: Services, account: str) -> list[str]:
+    async with services.engine.connect() as conn:
+        rows = await conn.execute(
+            select(sync_parents.c.parent_remote_id).where(sync_parents.c.linked_account_id == account)
+        )
+        return sorted(rows.scalars())
+
+
+async def test_tickets_queue_no_parents_for_a_comment_pass_that_reads_them_all(services: Services) -> None:
+    """Before the comment job's first pass, and while a full resync of comments is pending, that pass
+    queues every ticket itself: a ticket run queuing them too would only cost writes. Once the pass has
+    begun, changed tickets are queued again."""
+    d = seed_vendor(n=4)
+    account = await link(services)
+    assert await worker(services).run_one(models=("Ticket",)) == "DONE"
+    assert await queued_parents(services, account) == []
+    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert len(await stored(services, comments, account)) == 8
+
+    async with services.engine.begin() as conn:
+        await syncstate.request_resync(conn, account)
+    d.put_comment({"id": "resynced", "ticket_id": "t2", "text": "late", "internal": False})
+    await make_due(services)
+    assert await worker(services).run_one(models=("Ticket",)) == "DONE"
+    assert await queued_parents(services, account) == []
+    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert "resynced" in await stored(services, comments, account)
+
+    d.put_ticket({**d.tickets["t1"], "title": "Changed"})
+    await make_due(services)
+    assert await worker(services).run_one(models=("Ticket",)) == "DONE"
+    assert await queued_parents(services, account) == ["t1"]
+
+
+async def test_a_comment_pass_cannot_begin_between_a_ticket_page_skipping_the_queue_and_its_commit(
+    services: Services,
+) -> None:
+    """The page's look at the comment job (no pass begun: skip the queue) holds until the page commits:
+    the pass, which marks its job's row before it reads the tickets, waits, and then sees the page's
+    tickets. Without that, the pass could read the tickets before the page's commit and both would
+    skip them."""
+    account = await link(services)
+    async with services.engine.connect() as page:
+        await page.begin()
+        await runner_module._queue_parents(page, account, ["Comment"], {"t1"})
+        assert await queued_parents(services, account) == []
+
+        async def pass_begins() -> None:
+            async with services.engine.begin() as conn:
+                await conn.execute(
+                    update(sync_state)
+                    .where(sync_state.c.linked_account_id == account, sync_state.c.model == "Comment")
+                    .values(checkpoint=runner_module.ALL_PARENTS_QUEUED)
+                )
+
+        marking = asyncio.ensure_future(pass_begins())
+        await asyncio.sleep(0.5)
+        assert not marking.done()  # waits for the page
+        await page.commit()
+    await asyncio.wait_for(marking, 10)
 
 
 async def test_vendor_tombstones_mark_records_deleted(services: Services) -> None:
