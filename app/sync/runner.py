@@ -652,14 +652,14 @@ async def _queue_parents(
 ) -> None:
     """Queue ``parents`` for the dependent ``models`` and make those jobs due now.
 
-    Not for a model whose next run reads every parent anyway (``_reading_all_parents``): an initial
-    sync of tickets would otherwise queue each of them, a thousand upserts a page, for a comments job
-    that then queues them all itself."""
+    Only for models whose pass over every parent has begun (``_passes_begun``): until then that pass
+    is still to queue them all itself, and an initial sync of tickets queuing each one as well cost a
+    thousand upserts a page."""
     if not models or not parents:
         return
     await _wake(conn, account_id, models)
     now = now_micros()
-    for model in set(models) - await _reading_all_parents(conn, account_id, models):
+    for model in await _passes_begun(conn, account_id, models):
         # A parent already queued is queued again, as of now.
         await bulk.insert_rows(
             conn,
@@ -672,10 +672,11 @@ async def _queue_parents(
         )
 
 
-async def _reading_all_parents(conn: AsyncConnection, account_id: str, models: Sequence[str]) -> set[str]:
-    """Which of the dependent ``models`` have a pass over every parent still to begin: a job without
-    its initial pass queued yet, or with a full resync asked for (``_run_dependent``'s ``queue_all``),
-    or no job at all yet (one made later starts with that pass).
+async def _passes_begun(conn: AsyncConnection, account_id: str, models: Sequence[str]) -> set[str]:
+    """Which of the dependent ``models`` have begun their pass over every parent, and so need new
+    parents queued. The others' next run makes that pass (``_run_dependent``'s ``queue_all``): a job
+    without its initial pass queued yet, or with a full resync asked for, or no job at all yet (one
+    made later starts with that pass).
 
     The pass queues the parents we hold when it begins, in a transaction that first updates its job's
     row, so it must not begin between this look and our commit, or it would miss this page's parents:
@@ -692,12 +693,11 @@ async def _reading_all_parents(conn: AsyncConnection, account_id: str, models: S
         .where(sync_state.c.linked_account_id == account_id, sync_state.c.model.in_(list(models)))
         .with_for_update(read=True)
     )
-    begun = {
+    return {
         model
         for model, initial, checkpoint, full in rows
         if not full and (not initial or checkpoint == ALL_PARENTS_QUEUED)
     }
-    return set(models) - begun
 
 
 async def _queue_all_parents(conn: AsyncConnection, account_id: str, model: str, stream: Stream) -> None:
