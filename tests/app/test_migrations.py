@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from app.db.engine import PAGE_SIZE, alembic_config, create_engine, migrate
+from app.db.engine import HEAD_REVISION, PAGE_SIZE, alembic_config, create_engine, migrate
 from app.db.tables import metadata
 from tests.conftest import BACKENDS
 from tests.support import postgres as pg
@@ -50,6 +53,51 @@ async def test_migrate_is_idempotent(database_url: str) -> None:
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+def test_head_revision_names_the_newest_migration() -> None:
+    """``migrate`` skips Alembic for a store at ``HEAD_REVISION``: a migration added without moving
+    it would never be applied to existing stores."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+async def test_a_store_behind_head_is_still_migrated(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+    try:
+        await migrate(engine, "0006")
+        await migrate(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0007"
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+_MIGRATE_AND_SAY_IF_ALEMBIC_LOADED = """
+import asyncio, sys
+from app.db.engine import create_engine, migrate
+async def main(url):
+    engine = create_engine(url)
+    await migrate(engine)
+    await engine.dispose()
+asyncio.run(main(sys.argv[1]))
+print("alembic" in sys.modules)
+"""
+
+
+def test_a_store_at_head_is_left_alone_without_loading_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    loaded = [
+        subprocess.run(
+            [sys.executable, "-c", _MIGRATE_AND_SAY_IF_ALEMBIC_LOADED, url],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert loaded == ["True", "False"]  # a new store is migrated by Alembic; then it is at head
 
 
 @pytest.fixture(params=BACKENDS)
