@@ -46,6 +46,8 @@ class Filter:
     bind: Callable[[Any], Any] = _same
     #: Values that need a different statement (``status=""`` is ``IS NULL``), else None.
     variant: Callable[[Any], Hashable] = _no_variant
+    #: The (model, field) whose ``record_links`` it reads, if any.
+    link: tuple[str, str] | None = None
 
 
 def csv(value: str) -> list[str]:
@@ -113,7 +115,7 @@ def linked(param: str, model: str, field: str, description: str, *, many: bool =
             )
         )
 
-    return Filter(param, str, description, build, csv if many else lambda v: [v])
+    return Filter(param, str, description, build, csv if many else lambda v: [v], link=(model, field))
 
 
 def time_range(prefix: str, column: str, what: str) -> tuple[Filter, Filter]:

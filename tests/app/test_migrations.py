@@ -67,7 +67,8 @@ async def test_a_store_behind_head_is_still_migrated(empty_database_url: str) ->
         await migrate(engine, "0006")
         await migrate(engine)
         async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == "0007"
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            assert version == HEAD_REVISION
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
@@ -231,6 +232,58 @@ async def test_0006_numbers_link_targets_and_back(empty_database_url: str) -> No
                 text("SELECT linked_account_id, model, field, target, record_seq FROM record_links")
             )
             assert {tuple(row) for row in rows} == set(links)
+    finally:
+        await engine.dispose()
+
+
+async def test_0008_drops_the_links_no_filter_reads(empty_database_url: str) -> None:
+    """Ticket links to teams and attachments go (rows and numbered targets); those a filter reads stay,
+    and a downgrade leaves them be."""
+    engine = create_engine(empty_database_url)
+    account = str(uuid.uuid4())
+    targets = [
+        (1, "Ticket", "tags", "vip"),
+        (2, "Ticket", "assignees", "u-1"),
+        (3, "Ticket", "assigned_teams", "g-1"),
+        (4, "Ticket", "attachments", "a-1"),
+        (5, "User", "teams", "g-1"),
+    ]
+    try:
+        await migrate(engine, "0007")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
+            await conn.execute(
+                text(
+                    "INSERT INTO linked_accounts (id, organization_id, integration, status, "
+                    "end_user_origin_id, end_user_organization_name, end_user_email_address, "
+                    "credentials, account_token_hash, account_token, created_at) "
+                    "VALUES (:a, 'o', 'x', 'COMPLETE', :a, 'E', 'e@x.test', :b, :a, :b, 0)"
+                ),
+                {"a": account, "b": b"x"},
+            )
+            for key, model, field, target in targets:
+                await conn.execute(
+                    text(
+                        "INSERT INTO link_targets (key, linked_account_id, model, field, target) "
+                        "VALUES (:k, :a, :m, :f, :t)"
+                    ),
+                    {"k": key, "a": account, "m": model, "f": field, "t": target},
+                )
+                for seq in (10, 11):
+                    await conn.execute(
+                        text("INSERT INTO record_links (target_key, record_seq) VALUES (:k, :s)"),
+                        {"k": key, "s": seq},
+                    )
+        kept = {(1, 10), (1, 11), (2, 10), (2, 11), (5, 10), (5, 11)}
+        await migrate(engine)
+        for step in ("upgraded", "downgraded"):
+            async with engine.connect() as conn:
+                links = await conn.execute(text("SELECT target_key, record_seq FROM record_links"))
+                assert {tuple(row) for row in links} == kept, step
+                keys = await conn.execute(text("SELECT key FROM link_targets"))
+                assert {key for (key,) in keys} == {1, 2, 5}, step
+            async with engine.begin() as conn:
+                await conn.run_sync(_downgrade, "0007")
     finally:
         await engine.dispose()
 

@@ -193,6 +193,18 @@ async def test_relation_filters_take_our_ids(service: Service, desk: dict[str, A
     assert await names(service, token, account_id="00000000-0000-0000-0000-000000000000") == []
 
 
+def test_links_are_kept_for_exactly_the_fields_a_filter_reads() -> None:
+    """Every sync page writes its records' links: one no filter reads is work for nothing, and a
+    filter without its links would find nothing."""
+    from app.api.records import SPECS
+    from app.db.records import LINK_FIELDS
+
+    read = {f.link for spec in SPECS for f in spec.filters if f.link is not None}
+    kept = {(model, field) for model, fields in LINK_FIELDS.items() for field in fields}
+    assert kept == read
+    assert ("Ticket", "tags") in read and ("User", "teams") in read
+
+
 async def test_link_filters_follow_changed_records(service: Service, desk: dict[str, Any]) -> None:
     """A changed ticket's old assignee and tag links are replaced (links name records by seq), in a
     batch that also adds a ticket; another linked account's identical links never match here."""
