@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest migration's revision (``test_migrations.py`` checks it is Alembic's head). A store
 #: already there is left alone without loading Alembic and its scripts: every command migrates first,
-#: and that was ~0.1 s of each one's start.
+#: and that was ~70 ms of each one's start.
 HEAD_REVISION = "0008"
 PAGE_SIZE = 65536
 CACHE_KIB = 32768
