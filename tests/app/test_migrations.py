@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import HEAD_REVISION, PAGE_SIZE, alembic_config, create_engine, migrate
 from app.db.tables import metadata
@@ -110,6 +111,21 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
     return server.create_database(f"e_{uuid.uuid4().hex[:12]}")
 
 
+async def _add_accounts(conn: AsyncConnection, *accounts: str) -> None:
+    """An organization and ``accounts`` linked to it, in the columns every revision here has."""
+    await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
+    for account in accounts:
+        await conn.execute(
+            text(
+                "INSERT INTO linked_accounts (id, organization_id, integration, status, "
+                "end_user_origin_id, end_user_organization_name, end_user_email_address, "
+                "credentials, account_token_hash, account_token, created_at) "
+                "VALUES (:a, 'o', 'x', 'COMPLETE', :a, 'E', 'e@x.test', :b, :a, :b, 0)"
+            ),
+            {"a": account, "b": b"x"},
+        )
+
+
 def _downgrade(connection: Any, revision: str) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
@@ -124,16 +140,7 @@ async def test_0005_moves_links_from_record_ids_to_seqs_and_back(empty_database_
     try:
         await migrate(engine, "0004")
         async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
-            await conn.execute(
-                text(
-                    "INSERT INTO linked_accounts (id, organization_id, integration, status, "
-                    "end_user_origin_id, end_user_organization_name, end_user_email_address, credentials, "
-                    "account_token_hash, account_token, created_at) "
-                    "VALUES (:a, 'o', 'x', 'COMPLETE', 'e', 'E', 'e@x.test', :b, 'h', :b, 0)"
-                ),
-                {"a": account, "b": b"x"},
-            )
+            await _add_accounts(conn, account)
             for table, n in (("users", 2), ("tickets", 3)):
                 for i in range(n):
                     await conn.execute(
@@ -194,17 +201,7 @@ async def test_0006_numbers_link_targets_and_back(empty_database_url: str) -> No
     try:
         await migrate(engine, "0005")
         async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
-            for account in accounts:
-                await conn.execute(
-                    text(
-                        "INSERT INTO linked_accounts (id, organization_id, integration, status, "
-                        "end_user_origin_id, end_user_organization_name, end_user_email_address, "
-                        "credentials, account_token_hash, account_token, created_at) "
-                        "VALUES (:a, 'o', 'x', 'COMPLETE', :a, 'E', 'e@x.test', :b, :a, :b, 0)"
-                    ),
-                    {"a": account, "b": b"x"},
-                )
+            await _add_accounts(conn, *accounts)
             for account, model, field, target, seq in links:
                 await conn.execute(
                     text(
@@ -236,6 +233,12 @@ async def test_0006_numbers_link_targets_and_back(empty_database_url: str) -> No
         await engine.dispose()
 
 
+async def _links_and_targets(conn: AsyncConnection) -> tuple[set[tuple[int, int]], set[int]]:
+    links = await conn.execute(text("SELECT target_key, record_seq FROM record_links"))
+    keys = await conn.execute(text("SELECT key FROM link_targets"))
+    return {(key, seq) for key, seq in links}, {key for (key,) in keys}
+
+
 async def test_0008_drops_the_links_no_filter_reads(empty_database_url: str) -> None:
     """Ticket links to teams and attachments go (rows and numbered targets); those a filter reads stay,
     and a downgrade leaves them be."""
@@ -251,16 +254,7 @@ async def test_0008_drops_the_links_no_filter_reads(empty_database_url: str) -> 
     try:
         await migrate(engine, "0007")
         async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
-            await conn.execute(
-                text(
-                    "INSERT INTO linked_accounts (id, organization_id, integration, status, "
-                    "end_user_origin_id, end_user_organization_name, end_user_email_address, "
-                    "credentials, account_token_hash, account_token, created_at) "
-                    "VALUES (:a, 'o', 'x', 'COMPLETE', :a, 'E', 'e@x.test', :b, :a, :b, 0)"
-                ),
-                {"a": account, "b": b"x"},
-            )
+            await _add_accounts(conn, account)
             for key, model, field, target in targets:
                 await conn.execute(
                     text(
@@ -274,16 +268,14 @@ async def test_0008_drops_the_links_no_filter_reads(empty_database_url: str) -> 
                         text("INSERT INTO record_links (target_key, record_seq) VALUES (:k, :s)"),
                         {"k": key, "s": seq},
                     )
-        kept = {(1, 10), (1, 11), (2, 10), (2, 11), (5, 10), (5, 11)}
+        kept = ({(1, 10), (1, 11), (2, 10), (2, 11), (5, 10), (5, 11)}, {1, 2, 5})
         await migrate(engine)
-        for step in ("upgraded", "downgraded"):
-            async with engine.connect() as conn:
-                links = await conn.execute(text("SELECT target_key, record_seq FROM record_links"))
-                assert {tuple(row) for row in links} == kept, step
-                keys = await conn.execute(text("SELECT key FROM link_targets"))
-                assert {key for (key,) in keys} == {1, 2, 5}, step
-            async with engine.begin() as conn:
-                await conn.run_sync(_downgrade, "0007")
+        async with engine.connect() as conn:
+            assert await _links_and_targets(conn) == kept
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade, "0007")
+        async with engine.connect() as conn:
+            assert await _links_and_targets(conn) == kept
     finally:
         await engine.dispose()
 
