@@ -147,7 +147,9 @@ class Connector(Protocol):
 
     @classmethod
     def new_limiter(cls) -> RateLimiter:
-        """A limiter with the vendor's documented quota and headers, one per linked account."""
+        """A limiter with the vendor's documented quota (its lowest plan's, unless the account's own
+        can be read from its headers: ``RateLimiter``'s ``advertised``) and headers, one per linked
+        account."""
         ...
 
     async def check_credentials(self) -> None:

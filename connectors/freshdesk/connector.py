@@ -34,6 +34,7 @@ from connectors.http import (
     RateLimiter,
     RejectedError,
     VendorClient,
+    per_minute,
 )
 from connectors.streams import Stream, iso_seconds
 from schemas.models import Comment, Ticket
@@ -46,10 +47,22 @@ HEADERS = HeaderSpec(
     limit=("x-ratelimit-total",),
     retry_after=("retry-after",),
 )
-#: The lowest documented per-minute plan (trial accounts: 50/min; Growth 200, Pro 400, Enterprise 700).
-#: Safe for every account; ``new_limiter(per_minute=...)`` raises it for a known plan, and the
-#: ``X-RateLimit-Remaining`` header stops us before a 429 whatever the plan.
+#: The lowest documented per-minute plan (trial accounts: 50/min; Growth 200, Pro 400, Enterprise 700),
+#: safe for every account until its first response: ``X-RateLimit-Total`` gives the account's own
+#: (``account_quota``), which the limiter adopts.
 DEFAULT_PER_MINUTE = 50
+#: Legacy plans counted by the hour report that budget in the same header (Blossom/Garden 3000, Estate/
+#: Forest 5000 an hour; support.freshdesk.com article 225439). Taken for a minute's, it would spend the
+#: hour's budget in minutes, and leave none for the account's other clients.
+LEGACY_HOURLY = frozenset({3000, 5000})
+
+
+def account_quota(total: int) -> Quota:
+    """The quota ``X-RateLimit-Total`` states: requests a minute, or an hour on a legacy plan (which
+    then joins the minute's quota we start from, so those accounts keep the old pace)."""
+    return Quota(requests=total, per=3600) if total in LEGACY_HOURLY else per_minute(total)
+
+
 #: The ticket list serves no deeper page; ``read`` re-anchors ``updated_since`` there (``Stream.max_page``).
 MAX_PAGE = 300
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -188,8 +201,8 @@ class FreshdeskConnector:
         return f"https://{domain if '.' in domain else domain + '.freshdesk.com'}"
 
     @classmethod
-    def new_limiter(cls, per_minute: int = DEFAULT_PER_MINUTE) -> RateLimiter:
-        return RateLimiter([Quota(requests=per_minute, per=60)], headers=HEADERS)
+    def new_limiter(cls) -> RateLimiter:
+        return RateLimiter([per_minute(DEFAULT_PER_MINUTE)], headers=HEADERS, advertised=account_quota)
 
     # --- writes --------------------------------------------------------------------------------------
 

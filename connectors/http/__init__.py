@@ -42,7 +42,7 @@ from connectors.http.pagination import (
     next_request,
     paginate,
 )
-from connectors.http.ratelimit import EndpointBucket, LimiterRegistry, Quota, RateLimiter
+from connectors.http.ratelimit import EndpointBucket, LimiterRegistry, Quota, RateLimiter, per_minute
 from connectors.http.redact import redact_url
 from connectors.http.retry import RetryPolicy
 
@@ -92,6 +92,7 @@ __all__ = [
     "next_request",
     "paginate",
     "parse_retry_after",
+    "per_minute",
     "read_buckets",
     "read_headers",
     "redact_url",

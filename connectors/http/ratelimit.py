@@ -4,7 +4,12 @@ Two signals, both optional:
 
 * **Proactive** - the documented quota (``Quota(requests=700, per=60)`` for a Zendesk Enterprise
   account). The limiter keeps a sliding log of send times and never lets more than ``requests``
-  start within any ``per`` seconds, so a full sync runs exactly at the ceiling.
+  start within any ``per`` seconds, so a full sync runs exactly at the ceiling. A connector starts
+  from its vendor's lowest plan, which is safe for every account; when the vendor's ``limit`` header
+  states the account's own quota (Zendesk's ``x-rate-limit``, Freshdesk's ``X-RateLimit-Total``), the
+  limiter adopts it from the first response on (``advertised`` says what the number means). Without
+  that an account on a larger plan was held to the smallest: a Zendesk account allowed 400 or 700 a
+  minute got 200, a Freshdesk one 50 of its 700.
 * **Reactive** - what each response says (``observe``), read through the vendor's ``HeaderSpec``: when
   ``remaining`` reaches the reserve the limiter pauses until the advertised reset; while quota remains
   it spreads the remaining requests over the time to reset (other clients of the same account may
@@ -44,6 +49,12 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True):
     per: float
 
 
+def per_minute(requests: int) -> Quota:
+    """``requests`` a minute: what most vendors' ``limit`` header counts (``RateLimiter``'s
+    ``advertised``)."""
+    return Quota(requests=requests, per=60)
+
+
 class EndpointBucket(msgspec.Struct, frozen=True, kw_only=True):
     """Requests the vendor counts in a quota of their own: ``method`` (or ``*``) and a URL path
     pattern matched segment by segment (``fnmatch`` within a segment: ``/api/v2/tickets/*`` is a
@@ -74,6 +85,12 @@ class _Window:
             return 0.0
         return self.sent[0] + self.quota.per - now
 
+    def resized(self, requests: int) -> _Window:
+        """The same window holding ``requests``, with the send times that still count in it."""
+        window = _Window(Quota(requests=requests, per=self.quota.per))
+        window.sent.extend(self.sent)  # the deque keeps the latest ``requests`` of them
+        return window
+
 
 class RateLimiter:
     """The limiter of one linked account.
@@ -89,6 +106,9 @@ class RateLimiter:
         default_pause: Pause after a throttle or an exhausted window that named no reset time, when
             no quota is configured (otherwise the longest quota window is used).
         endpoints: The vendor's per-endpoint quotas, first match wins (``bucket_for``).
+        advertised: The account's own quota, given the number in the vendor's ``limit`` header (None
+            when that number is not one); it replaces the configured quota of the same window, or
+            joins the others.
     """
 
     def __init__(
@@ -102,6 +122,7 @@ class RateLimiter:
         pace: bool = True,
         default_pause: float = 60.0,
         endpoints: Sequence[EndpointBucket] = (),
+        advertised: Callable[[int], Quota | None] | None = None,
     ) -> None:
         self.headers = headers
         self.clock: Clock = clock or SystemClock()
@@ -115,6 +136,12 @@ class RateLimiter:
         self._bucket_not_before: dict[str, float] = {}  # the same, per endpoint bucket
         self._bucket_used_up: dict[str, bool] = {}  # what the last response said of each bucket
         self._account_used_up = False
+        self._advertised = advertised
+
+    @property
+    def quotas(self) -> tuple[Quota, ...]:
+        """The quotas enforced now: those configured, as the vendor's headers resized them."""
+        return tuple(w.quota for w in self._windows)
 
     def bucket_for(self, method: str, path: str) -> str | None:
         """The endpoint bucket a request is counted in besides the account's quota, if any."""
@@ -179,6 +206,8 @@ class RateLimiter:
         """Learn from a response's rate-limit headers (and its status, for 429) to a request counted
         in ``bucket``."""
         state = read_headers(self.headers, response.headers, self.clock.time())
+        if state.limit is not None and self._advertised is not None:
+            self._adopt(self._advertised(state.limit))
         for name, quota in read_buckets(self.headers, response.headers).items():
             used_up = quota.remaining is not None and quota.remaining - self._reserve <= 0
             self._bucket_used_up[name] = used_up
@@ -198,6 +227,18 @@ class RateLimiter:
         elif self._pace and state.reset_after is not None:
             # Leave each of the ``left`` requests an equal share of the time to reset.
             self._not_before = max(self._not_before, self.clock.monotonic() + state.reset_after / left)
+
+    def _adopt(self, quota: Quota | None) -> None:
+        """Enforce ``quota``, the account's own, instead of the configured one of the same window
+        (or beside the others). A quota of no requests or no time is none: ignored."""
+        if quota is None or quota.requests < 1 or quota.per <= 0:
+            return
+        for i, window in enumerate(self._windows):
+            if window.quota.per == quota.per:
+                if window.quota.requests != quota.requests:
+                    self._windows[i] = window.resized(quota.requests)
+                return
+        self._windows.append(_Window(quota))
 
     def _fallback_window(self) -> float:
         return max((w.quota.per for w in self._windows), default=self._default_pause)

@@ -32,11 +32,11 @@ from connectors.http import (
     Cursor,
     EndpointBucket,
     NextUrl,
-    Quota,
     RateLimiter,
     Rule,
     UpstreamError,
     VendorClient,
+    per_minute,
 )
 from connectors.streams import Stream
 from connectors.zendesk import mapping
@@ -46,9 +46,9 @@ from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
 DOCS = "https://developer.zendesk.com/api-reference/ticketing/"
 #: Exports require ``start_time``; a full read starts at the beginning of time.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: The Team plan's account-wide limit, the lowest documented (Growth/Professional 400, Enterprise 700):
-#: safe for every account, and the ``ratelimit-remaining``/``x-rate-limit-remaining`` headers stop us
-#: before a 429 whatever the plan.
+#: The Team plan's account-wide limit, the lowest documented (Growth/Professional 400, Enterprise 700,
+#: Enterprise Plus or the High Volume add-on 2500): safe for every account until its first response,
+#: whose ``x-rate-limit`` gives the account's own, which the limiter adopts (recorded: 400).
 DEFAULT_PER_MINUTE = 200
 
 # Cursor-based incremental exports: ``after_url`` goes on, ``end_of_stream`` marks the last page, and
@@ -198,7 +198,10 @@ class ZendeskConnector:
     @classmethod
     def new_limiter(cls) -> RateLimiter:
         return RateLimiter(
-            [Quota(requests=DEFAULT_PER_MINUTE, per=60)], headers=HEADERS, endpoints=ENDPOINT_BUCKETS
+            [per_minute(DEFAULT_PER_MINUTE)],
+            headers=HEADERS,
+            endpoints=ENDPOINT_BUCKETS,
+            advertised=per_minute,  # ``x-rate-limit``: the account's requests a minute
         )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:

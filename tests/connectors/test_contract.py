@@ -37,6 +37,7 @@ from connectors.http import (
     NotFoundError,
     PageRequest,
     PaginationLoopError,
+    Quota,
     RejectedError,
     RetryPolicy,
     Strategy,
@@ -433,6 +434,30 @@ async def test_wrong_credentials_are_an_auth_error_and_not_retried(slug: str) ->
     with pytest.raises(AuthError):
         await read_all(conn, _ticket_stream(h, conn))
     assert len(h.wire.sent) == 2 and not h.sleeps
+
+
+#: Connectors whose vendor states the account's own quota in a header, which their limiter adopts
+#: (Zendesk's ``x-rate-limit``, Freshdesk's ``X-RateLimit-Total``). Classic v1 sends no rate headers; a
+#: new connector is held to this unless its vendor sends none either.
+ADVERTISED = [slug for slug in SLUGS if slug != "zendesk_classic"]
+
+
+@pytest.mark.parametrize("slug", ADVERTISED)
+async def test_an_account_on_a_larger_plan_gets_its_own_quota(slug: str) -> None:
+    h = Harness(slug)
+    conn = h.connector()
+    (lowest,) = (q.requests for q in conn.client.limiter.quotas if q.per == 60)  # the connector's default
+    h.app.emulator_config.rate_limit = RateLimit(per_minute=3 * lowest)  # this account's plan
+    statuses: list[int] = []
+    h.wire.rewrite = lambda _request, response: statuses.append(response.status_code) or response
+    stream = conn.streams["Team"]  # one request a read
+    for _ in range(2 * lowest):  # twice what the lowest plan allows a minute
+        assert ids_of(await read_all(conn, stream), "Team")
+    started = [at for at, _ in h.wire.sent]
+    assert set(statuses) == {200} and not h.sleeps  # nothing throttled, nothing retried
+    # All inside the first minute: held to the lowest plan, the second half waited a minute for it.
+    assert started[-1] - started[0] < 60
+    assert (q := conn.client.limiter.quotas) == (Quota(requests=3 * lowest, per=60),), q
 
 
 @pytest.mark.parametrize("fault", ["500", "drop", "truncate"])

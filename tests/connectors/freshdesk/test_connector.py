@@ -14,7 +14,7 @@ import pytest
 from connectors import registry
 from connectors.base import Connector, ConnectorContext
 from connectors.freshdesk import FreshdeskConnector
-from connectors.http import AuthError, FakeClock, PageRequest, RateLimiter, RetryPolicy, UpstreamError
+from connectors.http import AuthError, FakeClock, PageRequest, Quota, RateLimiter, RetryPolicy, UpstreamError
 from connectors.streams import StreamPage, read
 from schemas.base import Priority
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
@@ -182,7 +182,15 @@ async def test_5xx_is_retried_and_gives_up_after_the_attempts() -> None:
         await read_all(connect(desk), "Team")
 
 
-def test_limiter_reads_freshdesk_headers() -> None:
-    limiter: RateLimiter = FreshdeskConnector.new_limiter(per_minute=700)
+def test_limiter_reads_freshdesk_headers_and_adopts_the_accounts_plan() -> None:
+    limiter: RateLimiter = FreshdeskConnector.new_limiter()
     assert limiter.headers.remaining == ("x-ratelimit-remaining",)
-    assert limiter.headers.limit == ("x-ratelimit-total",)
+    assert limiter.quotas == (Quota(requests=50, per=60),)  # trial accounts', until an answer says more
+    limiter.observe(httpx.Response(200, headers={"X-RateLimit-Total": "700", "X-RateLimit-Remaining": "699"}))
+    assert limiter.quotas == (Quota(requests=700, per=60),)
+    # A legacy plan counts by the hour: its 3000 join the minute's 50 instead of becoming 3000 a minute.
+    hourly: RateLimiter = FreshdeskConnector.new_limiter()
+    hourly.observe(
+        httpx.Response(200, headers={"X-RateLimit-Total": "3000", "X-RateLimit-Remaining": "2999"})
+    )
+    assert hourly.quotas == (Quota(requests=50, per=60), Quota(requests=3000, per=3600))

@@ -14,6 +14,7 @@ from connectors.http import (
     Quota,
     RateLimiter,
     ScaledClock,
+    per_minute,
     read_buckets,
 )
 
@@ -114,6 +115,48 @@ async def test_responses_without_headers_change_nothing():
     limiter = RateLimiter(headers=IETF_DRAFT, clock=clock)
     limiter.observe(resp())
     assert limiter.delay() == 0
+
+
+def limit(value):
+    return resp(headers={"ratelimit-limit": value})
+
+
+async def test_the_accounts_advertised_quota_replaces_the_lowest_plans():
+    clock = FakeClock()
+    limiter = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=clock, advertised=per_minute)
+    async with limiter.slot():
+        limiter.observe(limit("5"))  # the first answer: this account's plan allows 5 a minute
+    assert limiter.quotas == (Quota(requests=5, per=60),)
+    assert await start_times(limiter, clock, 6) == [0, 0, 0, 0, 60, 60]  # 5 in the first minute
+
+
+async def test_a_smaller_advertised_quota_counts_the_requests_already_sent():
+    clock = FakeClock()
+    limiter = RateLimiter([per_minute(10)], headers=IETF_DRAFT, clock=clock, advertised=per_minute)
+    assert await start_times(limiter, clock, 2) == [0, 0]
+    limiter.observe(limit("3"))
+    assert await start_times(limiter, clock, 3) == [0, 60, 60]  # two of the 3 were already spent
+
+
+async def test_an_advertised_quota_of_another_window_joins_the_configured_one():
+    hourly = RateLimiter(
+        [per_minute(50)],
+        headers=IETF_DRAFT,
+        clock=FakeClock(),
+        advertised=lambda n: Quota(requests=n, per=3600),
+    )
+    hourly.observe(limit("3000"))
+    assert hourly.quotas == (Quota(requests=50, per=60), Quota(requests=3000, per=3600))
+
+
+async def test_no_quota_is_adopted_from_nonsense_or_unasked():
+    for value in ("0", "-5", "lots", ""):
+        limiter = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=FakeClock(), advertised=per_minute)
+        limiter.observe(limit(value))
+        assert limiter.quotas == (Quota(requests=3, per=60),), value
+    unasked = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=FakeClock())  # no ``advertised``
+    unasked.observe(limit("500"))
+    assert unasked.quotas == (Quota(requests=3, per=60),)
 
 
 async def test_one_request_at_a_time_per_account_by_default():
