@@ -42,7 +42,7 @@ from connectors.http.pagination import (
     next_request,
     paginate,
 )
-from connectors.http.ratelimit import EndpointBucket, LimiterRegistry, Quota, RateLimiter, per_minute
+from connectors.http.ratelimit import EndpointBucket, LimiterRegistry, Plan, Quota, RateLimiter, per_minute
 from connectors.http.redact import redact_url
 from connectors.http.retry import RetryPolicy
 
@@ -74,6 +74,7 @@ __all__ = [
     "PageRequest",
     "PaginationLoopError",
     "PermanentError",
+    "Plan",
     "Quota",
     "RateLimitError",
     "RateLimitState",

@@ -139,7 +139,7 @@ class VendorClient:
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         shown = redact_url(request.url)
         bucket = self.limiter.bucket_for(request.method, request.url.path)
-        await self.limiter.acquire(bucket)
+        await self.limiter.acquire(bucket, self.limiter.cost_of(request))
         started = time.perf_counter()
         try:
             try:

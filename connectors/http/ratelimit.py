@@ -7,9 +7,9 @@ Two signals, both optional:
   start within any ``per`` seconds, so a full sync runs exactly at the ceiling. A connector starts
   from its vendor's lowest plan, which is safe for every account; when the vendor's ``limit`` header
   states the account's own quota (Zendesk's ``x-rate-limit``, Freshdesk's ``X-RateLimit-Total``), the
-  limiter adopts it from the first response on (``advertised`` says what the number means). Without
-  that an account on a larger plan was held to the smallest: a Zendesk account allowed 400 or 700 a
-  minute got 200, a Freshdesk one 50 of its 700.
+  limiter adopts it from the first response on (``advertised`` says what the number means: a
+  ``Plan``). Without that an account on a larger plan was held to the smallest: a Zendesk account
+  allowed 400 or 700 a minute got 200, a Freshdesk one 50 of its 700.
 * **Reactive** - what each response says (``observe``), read through the vendor's ``HeaderSpec``: when
   ``remaining`` reaches the reserve the limiter pauses until the advertised reset; while quota remains
   it spreads the remaining requests over the time to reset (other clients of the same account may
@@ -20,7 +20,13 @@ Some vendors also count certain endpoints in quotas of their own (Zendesk's incr
 ``EndpointBucket``s; a request to one waits for its bucket as well as for the account, a bucket
 reported used up (``HeaderSpec.buckets``) holds back only its own endpoints until its reset, and a
 throttle while only the bucket was used up pauses only the bucket. Without this a full sync's export
-ran into a 429 each time the export's quota ran out (every 11th or 21st page).
+ran into a 429 each time the export's quota ran out (every 11th or 21st page). A vendor that reports no
+such headers but documents its endpoints' quotas per plan (Freshdesk) states them in the ``Plan`` its
+advertised limit tells, and each bucket keeps its quota proactively, like the account's.
+
+Some vendors charge some requests more than one unit of quota (Freshdesk: one credit more per
+``include=``): ``cost`` says what a request costs, and it takes that many places in every window it
+counts in.
 
 One request is in flight at a time per linked account unless ``concurrency`` says otherwise - vendors
 count per account, and parallel requests within one account mostly buy 429s. All time comes from an
@@ -50,9 +56,16 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def per_minute(requests: int) -> Quota:
-    """``requests`` a minute: what most vendors' ``limit`` header counts (``RateLimiter``'s
-    ``advertised``)."""
+    """``requests`` a minute: what most vendors' ``limit`` header counts."""
     return Quota(requests=requests, per=60)
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """What the vendor's advertised limit says of an account (``RateLimiter``'s ``advertised``): its
+    own quota, and the quotas its plan gives single endpoints, by ``EndpointBucket`` name."""
+
+    quota: Quota
+    endpoints: dict[str, Quota] = msgspec.field(default_factory=dict)
 
 
 class EndpointBucket(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,10 +93,16 @@ class _Window:
         self.quota = quota
         self.sent: deque[float] = deque(maxlen=quota.requests)
 
-    def wait(self, now: float) -> float:
-        if len(self.sent) < self.quota.requests:
+    def wait(self, now: float, cost: int = 1) -> float:
+        """Seconds until ``cost`` more places are free (a cost above the whole quota waits for an
+        empty window)."""
+        over = len(self.sent) + min(cost, self.quota.requests) - self.quota.requests
+        if over <= 0:
             return 0.0
-        return self.sent[0] + self.quota.per - now
+        return self.sent[over - 1] + self.quota.per - now
+
+    def record(self, now: float, cost: int) -> None:
+        self.sent.extend([now] * cost)
 
     def resized(self, requests: int) -> _Window:
         """The same window holding ``requests``, with the send times that still count in it."""
@@ -106,9 +125,10 @@ class RateLimiter:
         default_pause: Pause after a throttle or an exhausted window that named no reset time, when
             no quota is configured (otherwise the longest quota window is used).
         endpoints: The vendor's per-endpoint quotas, first match wins (``bucket_for``).
-        advertised: The account's own quota, given the number in the vendor's ``limit`` header (None
-            when that number is not one); it replaces the configured quota of the same window, or
-            joins the others.
+        advertised: The account's ``Plan``, given the number in the vendor's ``limit`` header (None
+            when that number is not one): its quota replaces the configured quota of the same window
+            (or joins the others), and its endpoints' quotas are kept for their buckets.
+        cost: What a request costs in quota (default: 1 each).
     """
 
     def __init__(
@@ -122,7 +142,8 @@ class RateLimiter:
         pace: bool = True,
         default_pause: float = 60.0,
         endpoints: Sequence[EndpointBucket] = (),
-        advertised: Callable[[int], Quota | None] | None = None,
+        advertised: Callable[[int], Plan | None] | None = None,
+        cost: Callable[[httpx.Request], int] | None = None,
     ) -> None:
         self.headers = headers
         self.clock: Clock = clock or SystemClock()
@@ -137,33 +158,51 @@ class RateLimiter:
         self._bucket_used_up: dict[str, bool] = {}  # what the last response said of each bucket
         self._account_used_up = False
         self._advertised = advertised
+        self._cost = cost
+        self._bucket_windows: dict[str, _Window] = {}  # the endpoints' quotas of the account's plan
 
     @property
     def quotas(self) -> tuple[Quota, ...]:
-        """The quotas enforced now: those configured, as the vendor's headers resized them."""
+        """The account's quotas enforced now: those configured, as the vendor's headers resized them."""
         return tuple(w.quota for w in self._windows)
+
+    @property
+    def endpoint_quotas(self) -> dict[str, Quota]:
+        """The quotas of endpoint buckets enforced now (those the account's ``Plan`` gave)."""
+        return {name: w.quota for name, w in self._bucket_windows.items()}
+
+    def cost_of(self, request: httpx.Request) -> int:
+        """What ``request`` costs in quota."""
+        return 1 if self._cost is None else max(1, self._cost(request))
 
     def bucket_for(self, method: str, path: str) -> str | None:
         """The endpoint bucket a request is counted in besides the account's quota, if any."""
         return next((b.name for b in self._endpoints if b.matches(method, path)), None)
 
-    def delay(self, bucket: str | None = None) -> float:
-        """Seconds until a request (to ``bucket``'s endpoints) may start (0 when it may start now)."""
+    def _counting(self, bucket: str | None) -> list[_Window]:
+        """The windows a request to ``bucket``'s endpoints counts in."""
+        window = None if bucket is None else self._bucket_windows.get(bucket)
+        return self._windows if window is None else [*self._windows, window]
+
+    def delay(self, bucket: str | None = None, cost: int = 1) -> float:
+        """Seconds until a request (to ``bucket``'s endpoints, costing ``cost``) may start (0 when it
+        may start now)."""
         now = self.clock.monotonic()
-        waits = [self._not_before - now, *(w.wait(now) for w in self._windows)]
+        waits = [self._not_before - now, *(w.wait(now, cost) for w in self._counting(bucket))]
         if bucket is not None:
             waits.append(self._bucket_not_before.get(bucket, now) - now)
         return max(0.0, *waits)
 
-    async def acquire(self, bucket: str | None = None) -> None:
-        """Wait for a free slot and for the quota (and ``bucket``'s); must be paired with ``release``."""
+    async def acquire(self, bucket: str | None = None, cost: int = 1) -> None:
+        """Wait for a free slot and for the quota (and ``bucket``'s) to hold ``cost``; must be paired
+        with ``release``."""
         await self._slots.acquire()
         try:
-            while (wait := self.delay(bucket)) > 0:
+            while (wait := self.delay(bucket, cost)) > 0:
                 await self.clock.sleep(wait)
             now = self.clock.monotonic()  # no await since the check: recording is atomic
-            for window in self._windows:
-                window.sent.append(now)
+            for window in self._counting(bucket):
+                window.record(now, cost)
         except BaseException:
             self._slots.release()
             raise
@@ -173,9 +212,9 @@ class RateLimiter:
         self._slots.release()
 
     @asynccontextmanager
-    async def slot(self, bucket: str | None = None) -> AsyncIterator[None]:
+    async def slot(self, bucket: str | None = None, cost: int = 1) -> AsyncIterator[None]:
         """``acquire`` ... ``release`` as a context manager."""
-        await self.acquire(bucket)
+        await self.acquire(bucket, cost)
         try:
             yield
         finally:
@@ -228,20 +267,41 @@ class RateLimiter:
             # Leave each of the ``left`` requests an equal share of the time to reset.
             self._not_before = max(self._not_before, self.clock.monotonic() + state.reset_after / left)
 
-    def _adopt(self, quota: Quota | None) -> None:
-        """Enforce ``quota``, the account's own, instead of the configured one of the same window
-        (or beside the others). A quota of no requests or no time is none: ignored."""
-        if quota is None or quota.requests < 1 or quota.per <= 0:
+    def _adopt(self, plan: Plan | None) -> None:
+        """Enforce ``plan``: its quota instead of the configured one of the same window (or beside the
+        others), its endpoints' quotas for their buckets. A quota of no requests or no time is none:
+        ignored."""
+        if plan is None or not _valid(plan.quota):
             return
         for i, window in enumerate(self._windows):
-            if window.quota.per == quota.per:
-                if window.quota.requests != quota.requests:
-                    self._windows[i] = window.resized(quota.requests)
-                return
-        self._windows.append(_Window(quota))
+            if window.quota.per == plan.quota.per:
+                if window.quota != plan.quota:
+                    self._windows[i] = window.resized(plan.quota.requests)
+                break
+        else:
+            self._windows.append(_Window(plan.quota))
+        for name in self._bucket_windows.keys() - plan.endpoints.keys():  # a plan that caps fewer
+            del self._bucket_windows[name]
+        for name, quota in plan.endpoints.items():
+            current = self._bucket_windows.get(name)
+            if not _valid(quota) or (current is not None and current.quota == quota):
+                continue
+            if current is not None and current.quota.per == quota.per:
+                self._bucket_windows[name] = current.resized(quota.requests)
+                continue
+            # Which requests of the window went to these endpoints was not kept before their quota
+            # was known (the answer that told it was to one of them, most likely): count all of the
+            # account's, at worst a short wait once, rather than a 429 at the end of the window.
+            window = _Window(quota)
+            window.sent.extend(next((w.sent for w in self._windows if w.quota.per == quota.per), ()))
+            self._bucket_windows[name] = window
 
     def _fallback_window(self) -> float:
         return max((w.quota.per for w in self._windows), default=self._default_pause)
+
+
+def _valid(quota: Quota) -> bool:
+    return quota.requests >= 1 and quota.per > 0
 
 
 class LimiterRegistry:

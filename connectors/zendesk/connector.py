@@ -32,6 +32,7 @@ from connectors.http import (
     Cursor,
     EndpointBucket,
     NextUrl,
+    Plan,
     RateLimiter,
     Rule,
     UpstreamError,
@@ -50,6 +51,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Enterprise Plus or the High Volume add-on 2500): safe for every account until its first response,
 #: whose ``x-rate-limit`` gives the account's own, which the limiter adopts (recorded: 400).
 DEFAULT_PER_MINUTE = 200
+
+
+def account_plan(limit: int) -> Plan:
+    """``x-rate-limit``: the account's requests a minute (its endpoints' quotas come in headers of
+    their own, ``zendesk-ratelimit-*``)."""
+    return Plan(quota=per_minute(limit))
+
 
 # Cursor-based incremental exports: ``after_url`` goes on, ``end_of_stream`` marks the last page, and
 # the last page's ``after_url`` is where the next incremental run resumes. Following the URL rather than
@@ -201,7 +209,7 @@ class ZendeskConnector:
             [per_minute(DEFAULT_PER_MINUTE)],
             headers=HEADERS,
             endpoints=ENDPOINT_BUCKETS,
-            advertised=per_minute,  # ``x-rate-limit``: the account's requests a minute
+            advertised=account_plan,
         )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:

@@ -20,8 +20,15 @@ from emulators.common.ratelimit import Bucket, Usage
 from emulators.freshdesk.config import FreshdeskConfig
 
 ACCOUNT = "account"
-#: Enterprise plan endpoint caps per minute (support.freshdesk.com article 225439).
-ENDPOINT_CAPS = {"tickets-list": 200, "tickets-create": 280, "tickets-update": 280, "contacts-list": 200}
+#: Endpoint caps per minute by plan, the plan known by its account-wide limit: Growth 200, Pro 400,
+#: Enterprise 700 (support.freshdesk.com article 225439). Any other limit (a trial's 50, the generous
+#: ones of benchmarks and the sandbox) gets Enterprise's caps.
+PLAN_ENDPOINT_CAPS = {
+    200: {"tickets-list": 20, "tickets-create": 80, "tickets-update": 80, "contacts-list": 20},
+    400: {"tickets-list": 100, "tickets-create": 160, "tickets-update": 160, "contacts-list": 100},
+    700: {"tickets-list": 200, "tickets-create": 280, "tickets-update": 280, "contacts-list": 200},
+}
+ENTERPRISE = 700
 
 
 class FreshdeskProfile(Profile):
@@ -50,7 +57,8 @@ class FreshdeskProfile(Profile):
         elif method == "GET" and path == "/api/v2/contacts":
             name = "contacts-list"
         if name is not None and self.config.rate_limit.endpoint_limits:
-            buckets.append(Bucket(name, ENDPOINT_CAPS[name], cost))
+            caps = PLAN_ENDPOINT_CAPS.get(self.config.rate_limit.per_minute, PLAN_ENDPOINT_CAPS[ENTERPRISE])
+            buckets.append(Bucket(name, caps[name], cost))
         return buckets
 
     def rate_headers(self, usages: list[Usage]) -> list[tuple[str, str]]:

@@ -75,6 +75,22 @@ async def test_freshdesk_rate_headers_and_credits(fd: httpx.AsyncClient) -> None
     assert int(plain.headers["X-RateLimit-Remaining"]) - int(embedded.headers["X-RateLimit-Remaining"]) == 3
 
 
+@pytest.mark.parametrize(("plan", "cap"), [(200, 20), (400, 100), (700, 200)])
+async def test_freshdesk_caps_the_ticket_list_by_plan_in_credits(plan: int, cap: int) -> None:
+    config = FreshdeskConfig(tickets=5)
+    config.rate_limit.per_minute = plan  # Growth, Pro, Enterprise
+    app = create_freshdesk(config, Clock(frozen=1_700_000_000.0))
+    async with _client(app, "https://acme.freshdesk.com", FD_AUTH) as fd:
+        statuses = [
+            (await fd.get("/api/v2/tickets?include=description")).status_code for _ in range(cap // 2)
+        ]
+        assert set(statuses) == {200}  # two credits each: the cap's worth
+        refused = await fd.get("/api/v2/tickets")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert int(refused.headers["X-RateLimit-Remaining"]) == plan - cap  # the account had room
+        assert (await fd.get("/api/v2/groups")).status_code == 200  # other endpoints go on
+
+
 async def test_classic_throttle_is_503_text() -> None:
     config = ZendeskConfig(tickets=10)
     config.rate_limit.per_minute = 1

@@ -16,8 +16,13 @@ from connectors.base import Connector, ConnectorContext
 from connectors.freshdesk import FreshdeskConnector
 from connectors.http import AuthError, FakeClock, PageRequest, Quota, RateLimiter, RetryPolicy, UpstreamError
 from connectors.streams import StreamPage, read
+from emulators.common.clock import Clock
+from emulators.common.config import RateLimit
+from emulators.freshdesk.app import create_app as create_emulator
+from emulators.freshdesk.config import FreshdeskConfig
 from schemas.base import Priority
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+from tests.connectors.emulator_time import EmulatorTime
 
 from .fake_freshdesk import KEY, FakeFreshdesk
 
@@ -186,11 +191,80 @@ def test_limiter_reads_freshdesk_headers_and_adopts_the_accounts_plan() -> None:
     limiter: RateLimiter = FreshdeskConnector.new_limiter()
     assert limiter.headers.remaining == ("x-ratelimit-remaining",)
     assert limiter.quotas == (Quota(requests=50, per=60),)  # trial accounts', until an answer says more
-    limiter.observe(httpx.Response(200, headers={"X-RateLimit-Total": "700", "X-RateLimit-Remaining": "699"}))
-    assert limiter.quotas == (Quota(requests=700, per=60),)
+    assert limiter.endpoint_quotas == {}
+    limiter.observe(httpx.Response(200, headers={"X-RateLimit-Total": "400", "X-RateLimit-Remaining": "399"}))
+    assert limiter.quotas == (Quota(requests=400, per=60),)  # Pro, and its endpoints' caps
+    assert limiter.endpoint_quotas == {
+        "tickets-list": Quota(requests=100, per=60),
+        "contacts-list": Quota(requests=100, per=60),
+        "tickets-create": Quota(requests=160, per=60),
+        "tickets-update": Quota(requests=160, per=60),
+    }
+    assert limiter.bucket_for("GET", "/api/v2/tickets") == "tickets-list"
+    assert limiter.bucket_for("PUT", "/api/v2/tickets/7") == "tickets-update"
+    assert limiter.bucket_for("GET", "/api/v2/tickets/7/conversations") is None
+    limiter.observe(httpx.Response(200, headers={"X-RateLimit-Total": "900", "X-RateLimit-Remaining": "899"}))
+    assert limiter.quotas == (Quota(requests=900, per=60),)  # a custom limit: no documented caps
+    assert limiter.endpoint_quotas == {}
     # A legacy plan counts by the hour: its 3000 join the minute's 50 instead of becoming 3000 a minute.
     hourly: RateLimiter = FreshdeskConnector.new_limiter()
     hourly.observe(
         httpx.Response(200, headers={"X-RateLimit-Total": "3000", "X-RateLimit-Remaining": "2999"})
     )
     assert hourly.quotas == (Quota(requests=50, per=60), Quota(requests=3000, per=3600))
+    assert hourly.endpoint_quotas == {}
+
+
+def test_a_request_costs_a_credit_more_for_each_embedded_resource() -> None:
+    limiter = FreshdeskConnector.new_limiter()
+    cost = [
+        limiter.cost_of(httpx.Request("GET", BASE + path))
+        for path in (
+            "/api/v2/tickets",
+            "/api/v2/tickets?include=description",
+            "/api/v2/tickets/1?include=conversations,requester",
+        )
+    ]
+    assert cost == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("plan", "pages_a_minute"), [(200, 10), (700, 100)])
+async def test_the_ticket_list_runs_at_its_plans_cap_without_a_429(plan: int, pages_a_minute: int) -> None:
+    # The emulator caps the ticket list per plan (Growth 20 credits a minute, Enterprise 200) and says
+    # so in no header; a page with ``include=description`` costs two credits.
+    emulator_clock = Clock(frozen=1_735_700_400.0)  # the start of the emulator's minute
+    pages = 2 * pages_a_minute + pages_a_minute // 2  # two and a half minutes' worth
+    app = create_emulator(
+        FreshdeskConfig(tickets=100 * pages, seed=3, rate_limit=RateLimit(per_minute=plan)), emulator_clock
+    )
+    statuses: list[int] = []
+
+    async def count(response: httpx.Response) -> None:
+        statuses.append(response.status_code)
+
+    limiter = FreshdeskConnector.new_limiter()
+    limiter.clock = EmulatorTime(emulator_clock)
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE, event_hooks={"response": [count]}
+    )
+    fd = FreshdeskConnector(
+        ConnectorContext(
+            credentials={"domain": "acme", "api_key": "fd-api-key"},
+            http=http,
+            base_url=BASE,
+            limiter=limiter,
+            retry=RetryPolicy.for_tests(),
+        )
+    )
+    started = limiter.clock.monotonic()
+    tickets = {r.model.remote_id for page in await read_all_pages(fd) for r in page.records}
+    elapsed = limiter.clock.monotonic() - started
+    assert len(tickets) == 100 * pages
+    assert set(statuses) == {200}  # no page ran into the cap
+    # At the cap: the first minute's pages at once, the next minute's a minute later, the last half in
+    # the third minute.
+    assert len(statuses) == pages and 120 <= elapsed < 180
+
+
+async def read_all_pages(fd: FreshdeskConnector) -> list[StreamPage]:
+    return [page async for page in read(fd.client, fd.streams["Ticket"])]

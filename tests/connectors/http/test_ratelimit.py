@@ -11,6 +11,7 @@ from connectors.http import (
     FakeClock,
     HeaderSpec,
     LimiterRegistry,
+    Plan,
     Quota,
     RateLimiter,
     ScaledClock,
@@ -121,9 +122,13 @@ def limit(value):
     return resp(headers={"ratelimit-limit": value})
 
 
+def plan(requests):
+    return Plan(quota=per_minute(requests))
+
+
 async def test_the_accounts_advertised_quota_replaces_the_lowest_plans():
     clock = FakeClock()
-    limiter = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=clock, advertised=per_minute)
+    limiter = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=clock, advertised=plan)
     async with limiter.slot():
         limiter.observe(limit("5"))  # the first answer: this account's plan allows 5 a minute
     assert limiter.quotas == (Quota(requests=5, per=60),)
@@ -132,7 +137,7 @@ async def test_the_accounts_advertised_quota_replaces_the_lowest_plans():
 
 async def test_a_smaller_advertised_quota_counts_the_requests_already_sent():
     clock = FakeClock()
-    limiter = RateLimiter([per_minute(10)], headers=IETF_DRAFT, clock=clock, advertised=per_minute)
+    limiter = RateLimiter([per_minute(10)], headers=IETF_DRAFT, clock=clock, advertised=plan)
     assert await start_times(limiter, clock, 2) == [0, 0]
     limiter.observe(limit("3"))
     assert await start_times(limiter, clock, 3) == [0, 60, 60]  # two of the 3 were already spent
@@ -143,7 +148,7 @@ async def test_an_advertised_quota_of_another_window_joins_the_configured_one():
         [per_minute(50)],
         headers=IETF_DRAFT,
         clock=FakeClock(),
-        advertised=lambda n: Quota(requests=n, per=3600),
+        advertised=lambda n: Plan(quota=Quota(requests=n, per=3600)),
     )
     hourly.observe(limit("3000"))
     assert hourly.quotas == (Quota(requests=50, per=60), Quota(requests=3000, per=3600))
@@ -151,12 +156,43 @@ async def test_an_advertised_quota_of_another_window_joins_the_configured_one():
 
 async def test_no_quota_is_adopted_from_nonsense_or_unasked():
     for value in ("0", "-5", "lots", ""):
-        limiter = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=FakeClock(), advertised=per_minute)
+        limiter = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=FakeClock(), advertised=plan)
         limiter.observe(limit(value))
         assert limiter.quotas == (Quota(requests=3, per=60),), value
     unasked = RateLimiter([per_minute(3)], headers=IETF_DRAFT, clock=FakeClock())  # no ``advertised``
     unasked.observe(limit("500"))
     assert unasked.quotas == (Quota(requests=3, per=60),)
+
+
+async def test_a_request_costing_more_takes_as_many_places():
+    clock = FakeClock()
+    limiter = RateLimiter([per_minute(3)], clock=clock)
+    times = []
+    for cost in (2, 2, 1):
+        async with limiter.slot(cost=cost):
+            times.append(clock.now)
+    assert times == [0, 60, 60]  # one place was left for the second: it waited for the window
+
+
+async def test_a_plans_endpoint_quota_holds_back_only_its_endpoints():
+    clock = FakeClock()
+    limiter = RateLimiter(
+        [per_minute(2)],
+        headers=IETF_DRAFT,
+        clock=clock,
+        endpoints=[EndpointBucket(name="list", method="GET", path="/list")],
+        advertised=lambda n: Plan(quota=per_minute(n), endpoints={"list": per_minute(2)}),
+        pace=False,
+    )
+    limiter.observe(limit("100"))
+    assert limiter.endpoint_quotas == {"list": Quota(requests=2, per=60)}
+    bucket = limiter.bucket_for("GET", "/list")
+    started = []
+    for target in (bucket, bucket, None, bucket):
+        async with limiter.slot(target):
+            started.append((target, clock.now))
+    # The third to the list waited for its endpoint's minute; the other endpoint did not.
+    assert started == [("list", 0), ("list", 0), (None, 0), ("list", 60)]
 
 
 async def test_one_request_at_a_time_per_account_by_default():

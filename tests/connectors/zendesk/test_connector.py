@@ -31,6 +31,7 @@ from emulators.zendesk.config import ZendeskConfig
 from schemas.base import Priority, TicketAccessLevel, TicketStatus
 from schemas.models import Attachment, Comment, Contact, Ticket, User
 from schemas.writes import CommentCreate, TicketCreate, TicketUpdate
+from tests.connectors.emulator_time import EmulatorTime
 from tests.support.shared import FIXTURES
 
 BASE = "https://acme.zendesk.com"
@@ -263,18 +264,6 @@ def test_recorded_endpoint_quotas_are_read_and_matched_to_their_requests() -> No
         "tickets-index",
         "tickets-update",
     } <= declared
-
-
-class EmulatorTime(FakeClock):
-    """The limiter's fake time, taking the emulator's clock along: a pause lets its minute roll over."""
-
-    def __init__(self, emulator_clock: Clock) -> None:
-        super().__init__(epoch=emulator_clock.now())
-        self.emulator_clock = emulator_clock
-
-    async def sleep(self, seconds: float) -> None:
-        self.emulator_clock.advance(max(0.0, seconds))
-        await super().sleep(seconds)
 
 
 async def test_a_long_export_waits_for_its_endpoint_quota_instead_of_a_429() -> None:
