@@ -1,5 +1,6 @@
 """``FreshdeskConnector`` end to end over HTTP, against ``FakeFreshdesk`` (recorded fixture bodies on an
-``httpx.MockTransport``; the Freshdesk emulator had not landed when these were written)."""
+``httpx.MockTransport``; the Freshdesk emulator had not landed when these were written), and its limiter
+against the emulator, which caps endpoints per plan as Freshdesk does."""
 
 from __future__ import annotations
 
