@@ -49,6 +49,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for kind in ("429", "500", "drop", "slow", "truncate"):
         parser.add_argument(f"--fault-{kind}", type=float, default=0.0, metavar="RATE")
     parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="every request's delay before the vendor sees it"
+    )
     parser.add_argument("--retry-after", type=int, default=1)
     parser.add_argument(
         "--credential", action="append", default=[], help="zendesk: email/token:TOKEN; freshdesk: KEY"
@@ -80,6 +83,7 @@ def _common(args: argparse.Namespace, default_limit: int) -> dict[str, Any]:
             endpoint_limits=not args.no_endpoint_limits,
         ),
         "faults": faults,
+        "latency_seconds": args.latency_ms / 1000,
         "base_url": args.base_url or f"http://{args.host}:{args.port}",
     }
 

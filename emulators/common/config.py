@@ -80,3 +80,6 @@ class EmulatorConfig:
     history_days: int = 365
     rate_limit: RateLimit = field(default_factory=RateLimit)
     faults: Faults = field(default_factory=Faults)
+    #: Real seconds every request takes before the vendor sees it: a vendor that far away (a
+    #: benchmark's client must keep several requests in flight to use its quota).
+    latency_seconds: float = 0.0

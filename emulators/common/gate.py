@@ -91,6 +91,8 @@ class EmulatorApp(Litestar):
         await self._gate(scope, receive, send)
 
     async def _gate(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.emulator_config.latency_seconds > 0:
+            await asyncio.sleep(self.emulator_config.latency_seconds)
         scope["path"] = self.profile.normalize(scope["path"])
         fault = self.injector.pick()
         if fault == "drop":
