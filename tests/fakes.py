@@ -57,6 +57,8 @@ class FakeDesk:
     requests: list[httpx.Request] = field(default_factory=list)
     #: Attachment bytes by vendor id (served by ``download_attachment``).
     files: dict[str, bytes] = field(default_factory=dict)
+    #: Tickets whose comments the read API answers with a 500, every time.
+    failing_comments: set[str] = field(default_factory=set)
 
     def put_ticket(self, raw: dict[str, Any]) -> dict[str, Any]:
         raw = {"state": "open", **raw, "updated": time.time()}
@@ -107,6 +109,8 @@ def vendor_api(request: httpx.Request) -> httpx.Response:
             200, json={"tickets": page, "next": str(start + the_desk.page_size) if more else None}
         )
     if len(parts) == 3 and parts[0] == "tickets" and parts[2] == "comments":
+        if parts[1] in the_desk.failing_comments:
+            return httpx.Response(500, json={"error": "internal"})
         found = [c for c in the_desk.comments.values() if str(c["ticket_id"]) == parts[1]]
         return httpx.Response(200, json={"comments": found, "next": None})
     return httpx.Response(404, json={"error": "not found"})

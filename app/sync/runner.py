@@ -66,6 +66,11 @@ PREFETCH_PAGES = 2
 
 #: Parents (tickets) whose dependents (comments) are read per transaction batch.
 PARENT_BATCH = 50
+#: Parents whose dependents are being read at once. A request per parent, each a round trip to the
+#: vendor: one at a time, a vendor 300 ms away allows 200 a minute whatever the account's quota (400
+#: or 700 at Zendesk). The limiter still keeps their starts to the quota; each parent's dependents are
+#: stored in its own transaction, in the queue's order.
+PARENTS_IN_FLIGHT = 4
 MAX_ATTEMPTS = 8
 
 Progress = Callable[[str, int], None]
@@ -485,11 +490,7 @@ class SyncRunner:
         while True:
             batch = await _queued_parents(engine, job)
             if batch:
-                for parent, queued_at in batch:
-                    counts = await self._read_children(
-                        job, connector, stream, parent, queued_at, totals, account
-                    )
-                    self._add(totals, counts)
+                await self._read_batch(job, connector, stream, batch, totals, account)
                 continue
             # The queue is empty: what is the parent doing? Its state is read *before* the queue is
             # looked at once more. A parent run that finished after our last look queued its last
@@ -561,24 +562,51 @@ class SyncRunner:
             async with engine.begin() as conn:
                 await _wake(conn, job.linked_account_id, [job.model])
 
-    async def _read_children(
+    async def _read_batch(
         self,
         job: Job,
         connector: Connector,
         stream: Stream,
+        batch: Sequence[tuple[str, int]],
+        totals: Counts,
+        account: LinkedAccountRecord,
+    ) -> None:
+        """Read the dependents of ``batch``'s parents, ``PARENTS_IN_FLIGHT`` at once, and store each
+        parent's in turn. An error stops the batch at that parent, as one read after another would:
+        the parents before it are stored, the reads started after it are cancelled."""
+        reading: deque[tuple[str, int, asyncio.Task[tuple[list[StreamPage], bool]]]] = deque()
+
+        async def store_next() -> None:
+            parent, queued_at, task = reading.popleft()
+            pages, parent_gone = await task
+            written = await self._write_children(
+                job, stream, parent, queued_at, pages, parent_gone, totals, account
+            )
+            self._add(totals, written)
+
+        try:
+            for parent, queued_at in batch:
+                read_task = asyncio.create_task(_children(connector, stream, parent))
+                reading.append((parent, queued_at, read_task))
+                if len(reading) >= PARENTS_IN_FLIGHT:
+                    await store_next()
+            while reading:
+                await store_next()
+        finally:
+            for _, _, task in reading:
+                await settle_unwanted(task, cancel=True)
+
+    async def _write_children(
+        self,
+        job: Job,
+        stream: Stream,
         parent: str,
         queued_at: int,
+        pages: list[StreamPage],
+        parent_gone: bool,
         totals: Counts,
         account: LinkedAccountRecord,
     ) -> Counts:
-        try:
-            pages: list[StreamPage] = [p async for p in read(connector.client, stream, parent=parent)]
-        except NotFoundError:
-            # The parent is gone at the vendor (deleted since it was queued, or a deleted ticket queued
-            # by its tombstone): so are its children. Failing instead would fail every later run too.
-            pages, parent_gone = [], True
-        else:
-            parent_gone = False
         prepared = [await self._prepare_page(job, page) for page in pages]
 
         async def write(conn: AsyncConnection) -> Counts:
@@ -609,6 +637,16 @@ class SyncRunner:
             return counts
 
         return await run_transaction(self.services.engine, write)
+
+
+async def _children(connector: Connector, stream: Stream, parent: str) -> tuple[list[StreamPage], bool]:
+    """The pages of ``parent``'s dependents, and whether the parent is gone at the vendor."""
+    try:
+        return [p async for p in read(connector.client, stream, parent=parent)], False
+    except NotFoundError:
+        # The parent is gone at the vendor (deleted since it was queued, or a deleted ticket queued by
+        # its tombstone): so are its children. Failing instead would fail every later run too.
+        return [], True
 
 
 def _merge(into: Counts, counts: Counts) -> None:

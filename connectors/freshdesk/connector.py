@@ -26,6 +26,7 @@ from connectors.base import (
 )
 from connectors.freshdesk import mapping
 from connectors.http import (
+    IN_FLIGHT,
     Basic,
     Classifier,
     EndpointBucket,
@@ -237,6 +238,7 @@ class FreshdeskConnector:
             endpoints=ENDPOINT_BUCKETS,
             advertised=account_plan,
             cost=request_cost,
+            concurrency=IN_FLIGHT,
         )
 
     # --- writes --------------------------------------------------------------------------------------

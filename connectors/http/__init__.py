@@ -42,13 +42,22 @@ from connectors.http.pagination import (
     next_request,
     paginate,
 )
-from connectors.http.ratelimit import EndpointBucket, LimiterRegistry, Plan, Quota, RateLimiter, per_minute
+from connectors.http.ratelimit import (
+    IN_FLIGHT,
+    EndpointBucket,
+    LimiterRegistry,
+    Plan,
+    Quota,
+    RateLimiter,
+    per_minute,
+)
 from connectors.http.redact import redact_url
 from connectors.http.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_TABLE",
     "IETF_DRAFT",
+    "IN_FLIGHT",
     "RETRY_AFTER_ONLY",
     "X_RATELIMIT_EPOCH",
     "ApiKeyHeader",

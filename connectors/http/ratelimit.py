@@ -29,8 +29,11 @@ Some vendors charge some requests more than one unit of quota (Freshdesk: one cr
 counts in.
 
 One request is in flight at a time per linked account unless ``concurrency`` says otherwise - vendors
-count per account, and parallel requests within one account mostly buy 429s. All time comes from an
-injected ``Clock``, so tests use ``FakeClock`` and benchmarks a ``ScaledClock``.
+count per account, and without a quota to keep their starts to, parallel requests mostly buy 429s. A
+connector whose limiter knows the account's quota lets ``IN_FLIGHT`` go at once: the quota still
+holds their starts, and a vendor 300 ms away allows a client one request at a time only 200 a minute,
+whatever the account's quota. All time comes from an injected ``Clock``, so tests use ``FakeClock`` and
+benchmarks a ``ScaledClock``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True):
 
     requests: int
     per: float
+
+
+#: Requests in flight at once for one account, for a limiter that knows the account's quota.
+IN_FLIGHT = 4
 
 
 def per_minute(requests: int) -> Quota:
@@ -150,6 +157,7 @@ class RateLimiter:
         self._windows = [_Window(q) for q in quotas]
         self._slots = asyncio.Semaphore(concurrency)
         self._reserve = reserve
+        self._in_flight = 0  # requests sent and not answered yet
         self._pace = pace
         self._default_pause = default_pause
         self._not_before = float("-inf")  # monotonic time before which nothing may start
@@ -203,12 +211,14 @@ class RateLimiter:
             now = self.clock.monotonic()  # no await since the check: recording is atomic
             for window in self._counting(bucket):
                 window.record(now, cost)
+            self._in_flight += 1
         except BaseException:
             self._slots.release()
             raise
 
     def release(self) -> None:
         """Free the slot taken by ``acquire`` (after the response, or after a failed send)."""
+        self._in_flight -= 1
         self._slots.release()
 
     @asynccontextmanager
@@ -245,14 +255,17 @@ class RateLimiter:
         """Learn from a response's rate-limit headers (and its status, for 429) to a request counted
         in ``bucket``."""
         state = read_headers(self.headers, response.headers, self.clock.time())
+        # What remains was counted before the requests still in flight beside this one: each may take
+        # one more.
+        reserve = self._reserve + max(0, self._in_flight - 1)
         if state.limit is not None and self._advertised is not None:
             self._adopt(self._advertised(state.limit))
         for name, quota in read_buckets(self.headers, response.headers).items():
-            used_up = quota.remaining is not None and quota.remaining - self._reserve <= 0
+            used_up = quota.remaining is not None and quota.remaining - reserve <= 0
             self._bucket_used_up[name] = used_up
             if used_up:
                 self.pause(quota.reset_after, name)
-        self._account_used_up = state.remaining is not None and state.remaining - self._reserve <= 0
+        self._account_used_up = state.remaining is not None and state.remaining - reserve <= 0
         if response.status_code == 429:
             self.throttled(state.retry_after if state.retry_after is not None else state.reset_after, bucket)
             return
@@ -260,7 +273,7 @@ class RateLimiter:
             self.pause(state.retry_after)  # a vendor's own throttle status that still says when
         if state.remaining is None:
             return
-        left = state.remaining - self._reserve
+        left = state.remaining - reserve
         if left <= 0:
             self.pause(state.reset_after)
         elif self._pace and state.reset_after is not None:

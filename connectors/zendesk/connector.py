@@ -25,6 +25,7 @@ from connectors.base import (
 )
 from connectors.http import (
     IETF_DRAFT,
+    IN_FLIGHT,
     AuthError,
     Basic,
     BearerToken,
@@ -210,6 +211,7 @@ class ZendeskConnector:
             headers=HEADERS,
             endpoints=ENDPOINT_BUCKETS,
             advertised=account_plan,
+            concurrency=IN_FLIGHT,
         )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:

@@ -38,7 +38,7 @@ from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from connectors.freshdesk import connector as freshdesk_connector
 from connectors.freshdesk import mapping as freshdesk_mapping
-from connectors.http import Quota, RateLimiter, RetryPolicy
+from connectors.http import IN_FLIGHT, Quota, RateLimiter, RetryPolicy
 from connectors.http.clock import ScaledClock
 from connectors.streams import Stream
 from connectors.zendesk import mapping as zendesk_mapping
@@ -237,9 +237,12 @@ async def _link(services: Services, vendor: Vendor) -> tuple[str, WaitingClock]:
     account_id = await link_desk(
         services, vendor.name, vendor.url, vendor.credentials, f"chaos-{vendor.name}"
     )
-    # The emulators do not throttle here: a sandbox quota, so only the injected 429s slow us.
+    # The emulators do not throttle here: a sandbox quota, so only the injected 429s slow us; several
+    # requests in flight, as the connectors' own limiters allow (comments of several tickets at once).
     clock = WaitingClock(SCALE)
-    services.limiters[account_id] = RateLimiter([Quota(requests=100_000, per=60)], clock=clock)
+    services.limiters[account_id] = RateLimiter(
+        [Quota(requests=100_000, per=60)], clock=clock, concurrency=IN_FLIGHT
+    )
     return account_id, clock
 
 

@@ -23,7 +23,7 @@ from app.sync import jobs
 from app.sync import runner as runner_module
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
-from connectors.http import RetryPolicy
+from connectors.http import IN_FLIGHT, RateLimiter, RetryPolicy
 from tests import fakes
 from tests.app.conftest import LOOPBACK, desk_url
 
@@ -255,6 +255,28 @@ async def test_a_comment_pass_cannot_begin_between_a_ticket_page_skipping_the_qu
         assert not marking.done()  # waits for the page
         await page.commit()
     await asyncio.wait_for(marking, 10)
+
+
+async def test_comments_read_ahead_are_stored_in_queue_order_and_stop_at_a_failing_ticket(
+    services: Services,
+) -> None:
+    vendor = seed_vendor(n=12, comments_per=1)
+    vendor.page_size = 100  # one page: every ticket is queued at once, so the queue is in id order
+    account = await link(services)
+    services.limiters[account] = RateLimiter(concurrency=IN_FLIGHT)  # reads of several tickets at once
+    order = sorted(vendor.tickets)
+    vendor.failing_comments = {order[5]}
+    await worker(services).run_until_idle()
+    # The tickets before the failing one are stored, in order; the reads started after it were not.
+    assert set(await stored(services, comments, account)) == {f"c{t[1:]}-0" for t in order[:5]}
+    assert sorted(await queued_parents(services, account)) == order[5:]
+    comment_job = (await status(services, account))["Comment"]
+    assert comment_job.last_error and "500" in comment_job.last_error
+    vendor.failing_comments.clear()
+    await make_due(services)
+    await worker(services).run_until_idle()
+    assert set(await stored(services, comments, account)) == {f"c{t[1:]}-0" for t in order}
+    assert await queued_parents(services, account) == []
 
 
 async def test_vendor_tombstones_mark_records_deleted(services: Services) -> None:

@@ -111,6 +111,21 @@ async def test_reserve_keeps_requests_for_others():
     assert limiter.delay() == pytest.approx(9)
 
 
+async def test_requests_still_in_flight_count_against_what_remains():
+    clock = FakeClock()
+    limiter = RateLimiter(headers=IETF_DRAFT, clock=clock, concurrency=3, pace=False)
+    for _ in range(3):
+        await limiter.acquire()  # three sent
+    limiter.observe(resp(headers={"ratelimit-remaining": "2", "ratelimit-reset": "9"}))  # the first answer
+    assert limiter.delay() == pytest.approx(9)  # the two still out may have taken those two
+    for _ in range(3):
+        limiter.release()
+    alone = RateLimiter(headers=IETF_DRAFT, clock=clock, pace=False)
+    async with alone.slot():
+        alone.observe(resp(headers={"ratelimit-remaining": "2", "ratelimit-reset": "9"}))
+    assert alone.delay() == 0  # nothing else out: two remain
+
+
 async def test_responses_without_headers_change_nothing():
     clock = FakeClock()
     limiter = RateLimiter(headers=IETF_DRAFT, clock=clock)
