@@ -253,15 +253,23 @@ async def sync_in_process(
     return elapsed
 
 
-async def rate_limited(tickets: int, quota: int, scale: float) -> dict[str, float]:
+async def rate_limited(tickets: int, quota: int, scale: float, latency_ms: float) -> dict[str, float]:
     """Tickets and their comments (one request per ticket) under a per-minute quota, time-scaled, with
     the Zendesk connector's limiter as shipped (its clock scaled like the emulator's): it starts from the
-    lowest plan's quota and adopts the account's from the emulator's ``x-rate-limit``."""
+    lowest plan's quota and adopts the account's from the emulator's ``x-rate-limit``. Every request
+    takes ``latency_ms`` to reach the emulator: a vendor ``scale`` times that far away in real time."""
     from connectors.http.clock import ScaledClock
     from connectors.zendesk.connector import ZendeskConnector
 
     proc, url = start_emulator(
-        tickets, "--rate-limit", str(quota), "--time-scale", str(scale), "--no-endpoint-limits"
+        tickets,
+        "--rate-limit",
+        str(quota),
+        "--time-scale",
+        str(scale),
+        "--no-endpoint-limits",
+        "--latency-ms",
+        str(latency_ms),
     )
     statuses: dict[int, int] = {}
 
@@ -332,6 +340,9 @@ def main() -> None:
     parser.add_argument("--quota", type=int, default=400, help="rate-limited run: requests per minute")
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--rl-tickets", type=int, default=1200, help="rate-limited run: ~3 minutes' quota")
+    # 30 ms at time scale 10: a vendor answering in 300 ms, which one request at a time could not keep
+    # at 400 a minute (200 at most).
+    parser.add_argument("--rl-latency-ms", type=float, default=30.0, help="rate-limited run: latency")
     parser.add_argument("--skip-rate-limit", action="store_true")
     parser.add_argument("--ep-tickets", type=int, default=40_000, help="endpoint-quota run: tickets")
     parser.add_argument("--ep-time-scale", type=float, default=20.0, help="endpoint-quota run: time scale")
@@ -358,9 +369,10 @@ def main() -> None:
             flush=True,
         )
     if not args.skip_rate_limit:
-        r = asyncio.run(rate_limited(args.rl_tickets, args.quota, args.time_scale))
+        r = asyncio.run(rate_limited(args.rl_tickets, args.quota, args.time_scale, args.rl_latency_ms))
         print(
-            f"rate-limited ({args.quota}/min, time scale {args.time_scale:g}: "
+            f"rate-limited ({args.quota}/min, time scale {args.time_scale:g}, "
+            f"{args.rl_latency_ms:g} ms to the emulator: "
             f"{r['allowed']:.1f} req/s allowed): "
             f"{r['requests']:,} requests in {r['seconds']:.1f}s = {r['rate']:.1f} req/s "
             f"({r['share']:.0%} of the quota), {r['throttled']:.2%} answered 429"
