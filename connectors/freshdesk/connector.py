@@ -26,7 +26,6 @@ from connectors.base import (
 )
 from connectors.freshdesk import mapping
 from connectors.http import (
-    IN_FLIGHT,
     Basic,
     Classifier,
     EndpointBucket,
@@ -39,6 +38,7 @@ from connectors.http import (
     RejectedError,
     VendorClient,
     per_minute,
+    plan_limiter,
 )
 from connectors.streams import Stream, iso_seconds
 from schemas.models import Comment, Ticket
@@ -232,13 +232,12 @@ class FreshdeskConnector:
 
     @classmethod
     def new_limiter(cls) -> RateLimiter:
-        return RateLimiter(
-            [per_minute(DEFAULT_PER_MINUTE)],
+        return plan_limiter(
+            per_minute(DEFAULT_PER_MINUTE),
             headers=HEADERS,
+            plan=account_plan,
             endpoints=ENDPOINT_BUCKETS,
-            advertised=account_plan,
             cost=request_cost,
-            concurrency=IN_FLIGHT,
         )
 
     # --- writes --------------------------------------------------------------------------------------

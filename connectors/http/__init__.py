@@ -50,6 +50,7 @@ from connectors.http.ratelimit import (
     Quota,
     RateLimiter,
     per_minute,
+    plan_limiter,
 )
 from connectors.http.redact import redact_url
 from connectors.http.retry import RetryPolicy
@@ -103,6 +104,7 @@ __all__ = [
     "paginate",
     "parse_retry_after",
     "per_minute",
+    "plan_limiter",
     "read_buckets",
     "read_headers",
     "redact_url",

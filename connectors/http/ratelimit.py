@@ -30,10 +30,10 @@ counts in.
 
 One request is in flight at a time per linked account unless ``concurrency`` says otherwise - vendors
 count per account, and without a quota to keep their starts to, parallel requests mostly buy 429s. A
-connector whose limiter knows the account's quota lets ``IN_FLIGHT`` go at once: the quota still
-holds their starts, and a vendor 300 ms away allows a client one request at a time only 200 a minute,
-whatever the account's quota. All time comes from an injected ``Clock``, so tests use ``FakeClock`` and
-benchmarks a ``ScaledClock``.
+limiter that knows the account's quota (``plan_limiter``) lets ``IN_FLIGHT`` go at once: the quota
+still holds their starts, and a vendor 300 ms away allows a client one request at a time only 200 a
+minute, whatever the account's quota. All time comes from an injected ``Clock``, so tests use
+``FakeClock`` and benchmarks a ``ScaledClock``.
 """
 
 from __future__ import annotations
@@ -166,6 +166,7 @@ class RateLimiter:
         self._bucket_used_up: dict[str, bool] = {}  # what the last response said of each bucket
         self._account_used_up = False
         self._advertised = advertised
+        self._advertised_limit: int | None = None  # the last ``limit`` adopted: most answers repeat it
         self._cost = cost
         self._bucket_windows: dict[str, _Window] = {}  # the endpoints' quotas of the account's plan
 
@@ -258,7 +259,8 @@ class RateLimiter:
         # What remains was counted before the requests still in flight beside this one: each may take
         # one more.
         reserve = self._reserve + max(0, self._in_flight - 1)
-        if state.limit is not None and self._advertised is not None:
+        if state.limit is not None and self._advertised is not None and state.limit != self._advertised_limit:
+            self._advertised_limit = state.limit
             self._adopt(self._advertised(state.limit))
         for name, quota in read_buckets(self.headers, response.headers).items():
             used_up = quota.remaining is not None and quota.remaining - reserve <= 0
@@ -311,6 +313,22 @@ class RateLimiter:
 
     def _fallback_window(self) -> float:
         return max((w.quota.per for w in self._windows), default=self._default_pause)
+
+
+def plan_limiter(
+    lowest: Quota,
+    *,
+    headers: HeaderSpec,
+    plan: Callable[[int], Plan | None],
+    endpoints: Sequence[EndpointBucket] = (),
+    cost: Callable[[httpx.Request], int] | None = None,
+) -> RateLimiter:
+    """The limiter of a vendor whose ``limit`` header tells each account's plan: it starts from
+    ``lowest`` (the vendor's smallest plan, safe for any account), adopts the account's ``plan`` from
+    the first answer and, keeping request starts to a quota it knows, lets ``IN_FLIGHT`` go at once."""
+    return RateLimiter(
+        [lowest], headers=headers, endpoints=endpoints, advertised=plan, cost=cost, concurrency=IN_FLIGHT
+    )
 
 
 def _valid(quota: Quota) -> bool:

@@ -25,7 +25,6 @@ from connectors.base import (
 )
 from connectors.http import (
     IETF_DRAFT,
-    IN_FLIGHT,
     AuthError,
     Basic,
     BearerToken,
@@ -39,6 +38,7 @@ from connectors.http import (
     UpstreamError,
     VendorClient,
     per_minute,
+    plan_limiter,
 )
 from connectors.streams import Stream
 from connectors.zendesk import mapping
@@ -206,12 +206,8 @@ class ZendeskConnector:
 
     @classmethod
     def new_limiter(cls) -> RateLimiter:
-        return RateLimiter(
-            [per_minute(DEFAULT_PER_MINUTE)],
-            headers=HEADERS,
-            endpoints=ENDPOINT_BUCKETS,
-            advertised=account_plan,
-            concurrency=IN_FLIGHT,
+        return plan_limiter(
+            per_minute(DEFAULT_PER_MINUTE), headers=HEADERS, plan=account_plan, endpoints=ENDPOINT_BUCKETS
         )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:

@@ -111,18 +111,33 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
     return server.create_database(f"e_{uuid.uuid4().hex[:12]}")
 
 
+async def _insert(conn: AsyncConnection, table: str, **row: Any) -> None:
+    """A row in raw SQL: these tests write tables as an older revision had them, not as ``tables.py``
+    declares them now."""
+    columns = ", ".join(row)
+    await conn.execute(
+        text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in row)})"), row
+    )
+
+
 async def _add_accounts(conn: AsyncConnection, *accounts: str) -> None:
     """An organization and ``accounts`` linked to it, in the columns every revision here has."""
-    await conn.execute(text("INSERT INTO organizations (id, name, created_at) VALUES ('o', 'o', 0)"))
+    await _insert(conn, "organizations", id="o", name="o", created_at=0)
     for account in accounts:
-        await conn.execute(
-            text(
-                "INSERT INTO linked_accounts (id, organization_id, integration, status, "
-                "end_user_origin_id, end_user_organization_name, end_user_email_address, "
-                "credentials, account_token_hash, account_token, created_at) "
-                "VALUES (:a, 'o', 'x', 'COMPLETE', :a, 'E', 'e@x.test', :b, :a, :b, 0)"
-            ),
-            {"a": account, "b": b"x"},
+        await _insert(
+            conn,
+            "linked_accounts",
+            id=account,
+            organization_id="o",
+            integration="x",
+            status="COMPLETE",
+            end_user_origin_id=account,
+            end_user_organization_name="E",
+            end_user_email_address="e@x.test",
+            credentials=b"x",
+            account_token_hash=account,
+            account_token=b"x",
+            created_at=0,
         )
 
 
@@ -143,12 +158,16 @@ async def test_0005_moves_links_from_record_ids_to_seqs_and_back(empty_database_
             await _add_accounts(conn, account)
             for table, n in (("users", 2), ("tickets", 3)):
                 for i in range(n):
-                    await conn.execute(
-                        text(
-                            f"INSERT INTO {table} (id, linked_account_id, remote_id, created_at, "
-                            "modified_at, remote_was_deleted, data) VALUES (:id, :a, :r, 0, 0, false, :d)"
-                        ),
-                        {"id": f"{table}-{i}", "a": account, "r": str(i), "d": b"{}"},
+                    await _insert(
+                        conn,
+                        table,
+                        id=f"{table}-{i}",
+                        linked_account_id=account,
+                        remote_id=str(i),
+                        created_at=0,
+                        modified_at=0,
+                        remote_was_deleted=False,
+                        data=b"{}",
                     )
             links = [
                 ("Ticket", "tickets-0", "tags", "vip"),
@@ -157,12 +176,14 @@ async def test_0005_moves_links_from_record_ids_to_seqs_and_back(empty_database_
                 ("User", "users-1", "teams", "g1"),
             ]
             for model, record, field, target in links:
-                await conn.execute(
-                    text(
-                        "INSERT INTO record_links (linked_account_id, model, record_id, field, target) "
-                        "VALUES (:a, :m, :r, :f, :t)"
-                    ),
-                    {"a": account, "m": model, "r": record, "f": field, "t": target},
+                await _insert(
+                    conn,
+                    "record_links",
+                    linked_account_id=account,
+                    model=model,
+                    record_id=record,
+                    field=field,
+                    target=target,
                 )
         await migrate(engine, "0005")
         async with engine.connect() as conn:
@@ -203,12 +224,14 @@ async def test_0006_numbers_link_targets_and_back(empty_database_url: str) -> No
         async with engine.begin() as conn:
             await _add_accounts(conn, *accounts)
             for account, model, field, target, seq in links:
-                await conn.execute(
-                    text(
-                        "INSERT INTO record_links (linked_account_id, model, field, target, record_seq) "
-                        "VALUES (:a, :m, :f, :t, :s)"
-                    ),
-                    {"a": account, "m": model, "f": field, "t": target, "s": seq},
+                await _insert(
+                    conn,
+                    "record_links",
+                    linked_account_id=account,
+                    model=model,
+                    field=field,
+                    target=target,
+                    record_seq=seq,
                 )
         await migrate(engine)
         async with engine.connect() as conn:
@@ -256,18 +279,17 @@ async def test_0008_drops_the_links_no_filter_reads(empty_database_url: str) -> 
         async with engine.begin() as conn:
             await _add_accounts(conn, account)
             for key, model, field, target in targets:
-                await conn.execute(
-                    text(
-                        "INSERT INTO link_targets (key, linked_account_id, model, field, target) "
-                        "VALUES (:k, :a, :m, :f, :t)"
-                    ),
-                    {"k": key, "a": account, "m": model, "f": field, "t": target},
+                await _insert(
+                    conn,
+                    "link_targets",
+                    key=key,
+                    linked_account_id=account,
+                    model=model,
+                    field=field,
+                    target=target,
                 )
                 for seq in (10, 11):
-                    await conn.execute(
-                        text("INSERT INTO record_links (target_key, record_seq) VALUES (:k, :s)"),
-                        {"k": key, "s": seq},
-                    )
+                    await _insert(conn, "record_links", target_key=key, record_seq=seq)
         kept = ({(1, 10), (1, 11), (2, 10), (2, 11), (5, 10), (5, 11)}, {1, 2, 5})
         await migrate(engine)
         async with engine.connect() as conn:
