@@ -27,7 +27,11 @@ class ServerThread:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port()
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="critical", lifespan="off")
+        # The app's startup and shutdown run ("auto": apps without them are served all the same), so
+        # an app that owns resources (deskbridge's engine, served in tests) closes them in its own
+        # loop; with lifespan off, its SQLite connections were left for the collector to close after
+        # the loop was gone ("Event loop is closed" warnings).
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="critical", lifespan="auto")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
