@@ -18,7 +18,7 @@ from merge.resources.ticketing import CommentRequest, PatchedTicketRequest, Tick
 from app import demo
 from app.asgi import create_app
 from app.db import accounts as account_store
-from app.db.engine import create_engine
+from app.db.engine import create_engine, migrate
 from app.services import build_services
 from app.settings import Settings
 from app.sync.worker import Worker
@@ -255,3 +255,32 @@ def test_zendesk_links_with_an_oauth_token_or_an_api_token(
             assert error["source"] == {"pointer": "/credentials"}, error
             if "access_token" not in credentials:
                 assert "email + api_token | access_token" in error["detail"], error
+
+
+def test_a_served_app_closes_what_it_owns_when_the_server_stops(tmp_path: Path) -> None:
+    """``ServerThread`` runs the app's shutdown: the engine's connections are closed in the server's
+    own loop (left to the collector, they closed after that loop was gone: "Event loop is closed")."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'served.db'}"
+    settings = Settings(database_url=database_url, data_dir=tmp_path, secret_key="served-secret")
+    api_key = asyncio.run(_migrated_key(database_url))
+    app = create_app(settings)
+    services = app.state["services"]
+    with ServerThread(app) as server:
+        r = httpx.get(
+            f"{server.url}/api/ticketing/v1/linked-accounts", headers={"Authorization": f"Bearer {api_key}"}
+        )
+        assert r.status_code == 200, r.text
+        assert services.engine.sync_engine.pool.checkedin() >= 1  # the request's connection, pooled
+        assert not services.http.is_closed
+    assert services.http.is_closed
+    assert services.engine.sync_engine.pool.checkedin() == 0  # disposed: a fresh, empty pool
+
+
+async def _migrated_key(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            return await account_store.create_api_key(conn, "served")
+    finally:
+        await engine.dispose()
