@@ -289,6 +289,15 @@ def _wait_done(settings: Settings, account_id: str, proc: subprocess.Popen[bytes
         time.sleep(0.1)
 
 
+def _each_page_asked_at_most_twice(asked: list[str]) -> None:
+    """Once by the killed worker and once by the one that took its job over, never a third time (which
+    would be a resume from before the checkpoint). The killed worker may have asked for every page after
+    the one it stored, as it reads up to ``PREFETCH_PAGES`` ahead: a bound of "the pages and the one in
+    flight at the kill" failed on a slow CI machine, whose poll saw the first page stored only after the
+    next page but one had been asked for."""
+    assert max(Counter(asked).values()) <= 2, asked
+
+
 def test_worker_killed_mid_export_is_taken_over_from_its_checkpoint(
     database_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -328,7 +337,7 @@ def test_worker_killed_mid_export_is_taken_over_from_its_checkpoint(
         initial = exports_since(0)
         assert sum("cursor=" not in q for q in initial) == 1, initial  # page one asked by the first only
         assert "cursor=" in exports_since(taken_over)[0]  # the taken-over job went on from its cursor
-        assert len(initial) <= 3 + 1, initial  # three pages, and at most the one in flight at the kill
+        _each_page_asked_at_most_twice(initial)
         ids = _store_ids(settings, account_id)
         assert set(ids) == desk.live_ids() and max(ids.values()) == 1
 
@@ -352,7 +361,7 @@ def test_worker_killed_mid_export_is_taken_over_from_its_checkpoint(
         resync = exports_since(resync_from)
         assert sum("cursor=" not in q for q in resync) == 1, resync
         assert "cursor=" in exports_since(taken_over)[0]
-        assert len(resync) <= 3 + 1, resync
+        _each_page_asked_at_most_twice(resync)
 
         ids = _store_ids(settings, account_id)
         assert set(ids) == desk.live_ids() and max(ids.values()) == 1
