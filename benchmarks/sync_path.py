@@ -299,7 +299,8 @@ async def endpoint_limited(tickets: int, scale: float) -> dict[str, float]:
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         if response.request.url.path.endswith("/cursor.json"):
             exports += 1
-            windows.add(int(time.time() // (60 / scale)))  # the emulator's own window index
+            # The emulator's window index, taken at the answer (it takes it on arrival, a moment before).
+            windows.add(int(time.time() // (60 / scale)))
 
     try:
         elapsed = await sync_in_process(url, SYNC_MODELS, count)

@@ -15,10 +15,12 @@ import pytest
 from connectors import registry
 from connectors.base import Connector, ConnectorContext
 from connectors.freshdesk import FreshdeskConnector
+from connectors.freshdesk import connector as connector_module
 from connectors.http import AuthError, FakeClock, PageRequest, Quota, RateLimiter, RetryPolicy, UpstreamError
 from connectors.streams import StreamPage, read
 from emulators.common.clock import Clock
 from emulators.common.config import RateLimit
+from emulators.freshdesk import profile as emulator_profile
 from emulators.freshdesk.app import create_app as create_emulator
 from emulators.freshdesk.config import FreshdeskConfig
 from schemas.base import Priority
@@ -214,6 +216,14 @@ def test_limiter_reads_freshdesk_headers_and_adopts_the_accounts_plan() -> None:
     )
     assert hourly.quotas == (Quota(requests=50, per=60), Quota(requests=3000, per=3600))
     assert hourly.endpoint_quotas == {}
+
+
+def test_the_connector_and_the_emulator_cap_the_same_endpoints_per_plan() -> None:
+    # Two copies of one documented table (emulators must not import connectors): held together here.
+    assert connector_module.PLAN_ENDPOINT_CAPS == emulator_profile.PLAN_ENDPOINT_CAPS
+    assert {b.name for b in connector_module.ENDPOINT_BUCKETS} == set(
+        emulator_profile.PLAN_ENDPOINT_CAPS[700]
+    )
 
 
 def test_a_request_costs_a_credit_more_for_each_embedded_resource() -> None:
