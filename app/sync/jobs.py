@@ -11,6 +11,7 @@ loses it even when the same worker leased the job again.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -172,6 +173,7 @@ async def release(
             return
         if carried:
             await mirror(conn, job, carried, counts=counts, **values)
+    _released(job)
 
 
 async def mirror(
@@ -209,6 +211,22 @@ async def release_to_carrier(engine: AsyncEngine, job: Job, carrier: str) -> Non
         )
     if result.rowcount == 0:  # no carrier row (or the lease is gone, and this changes nothing)
         await release(engine, job, next_sync_start=None)
+    else:
+        _released(job)
+
+
+def _released(job: Job) -> None:
+    # Logged once the release has committed: any worker, this one too, may lease the job from now on,
+    # while the run may still write (the queue's wake-up, the account's ``sync_completed``) before its
+    # worker logs the run's end. Logs merged by time show who held a job when (the multi-worker test).
+    log.info(
+        "job %s/%s run %d released by %s at %.6f",
+        job.linked_account_id,
+        job.model,
+        job.run_id,
+        job.lease,
+        time.time(),
+    )
 
 
 async def state_of(conn: AsyncConnection, account_id: str, model: str) -> Any:

@@ -3,8 +3,11 @@ is done, none is run by two workers at once, and a frozen worker's job is taken 
 has expired — and when the frozen worker wakes up, it notices and writes nothing.
 
 Evidence comes from the workers and the database, not from timing hopes: each worker logs ``job
-<account>/<model> run <n> leased by <worker> at <t>`` and ``... <status> by <worker> at <t>`` around
-every run it makes (app/sync/worker.py; wall clock, so the three logs can be merged), the runner logs
+<account>/<model> run <n> leased by <worker>#<lease> at <t>`` and ``... <status> by <worker>#<lease> at
+<t>`` around every run it makes (app/sync/worker.py; wall clock, so the three logs can be merged; the
+lease tells two runs of one job by one worker apart), ``... released by <worker>#<lease> at <t>`` when
+the run gives its lease back (app/sync/jobs.py: a run's end, as far as who holds the job goes; it may
+still write its webhook afterwards, and the job be leased again), the runner logs
 ``lease lost on <account>/<model>`` when a renewal finds the job taken, and the test reads the leases
 (``lease_owner``, ``lease_expires_at``) from ``sync_state`` while the victim is frozen. Leasing uses
 ``FOR UPDATE SKIP LOCKED`` (app/sync/jobs.py).
@@ -52,7 +55,7 @@ LEASE_SECONDS = 3
 CONCURRENCY = 3
 SECRET = "multiworker-secret"
 CREDENTIALS = {"subdomain": "acme", "email": "admin@acme.test", "api_token": "zd-api-token"}
-RUN_LINE = re.compile(r"job (\S+)/(\S+) run \d+ (\S+) by (\S+) at ([\d.]+)")
+RUN_LINE = re.compile(r"job (\S+)/(\S+) run \d+ (\S+) by (\S+#\S+) at ([\d.]+)")
 LOST_LINE = re.compile(r"lease lost on (\S+)/(\S+);")
 #: A run that had nothing left to store finds its lease gone only when it gives the job back.
 RELEASE_LOST_LINE = re.compile(r"lease on (\S+)/(\S+) was lost before the run ended")
@@ -121,33 +124,52 @@ def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 @dataclass
 class Run:
-    """One run of a job by one worker, from its two log lines (``end`` None while it runs)."""
+    """One run of a job by one worker, from its log lines (``end`` None while it holds the lease)."""
 
     job: Job
     worker: str
+    lease: str  # ``<worker>#<token>``: one run's
     start: float
     end: float | None = None
     status: str | None = None
+    released: bool = False  # gave its lease back (a run whose lease expired cannot)
 
 
 def _runs(logs: list[Path]) -> list[Run]:
-    """Every run the workers logged, in order of start; fails if a worker's runs of one job nest."""
+    """Every run the workers logged, in order of start.
+
+    A run ends when it gives its lease back (``released``, logged by app/sync/jobs.py): it may still
+    write afterwards (the comment queue's wake-up, the account's webhook) while the job is leased again,
+    by this worker too. A run whose lease expired ends at its worker's end line. A worker may lease a job
+    again while a run of its own on it is still alive only if that run's lease had expired: such a run
+    must never give a lease back."""
     events = []
     for path in logs:
         for line in path.read_text(errors="replace").splitlines():
             if m := RUN_LINE.search(line):
-                account, model, event, worker, at = m.groups()
-                events.append(((account, model), event, worker, float(at)))
+                account, model, event, lease, at = m.groups()
+                events.append(((account, model), event, lease, float(at)))
     runs: list[Run] = []
-    running: dict[tuple[Job, str], Run] = {}
-    for job, event, worker, at in sorted(events, key=lambda e: e[3]):
+    by_lease: dict[str, Run] = {}
+    holding: dict[tuple[Job, str], Run] = {}  # per (job, worker): its run holding the lease, if any
+    stale: list[Run] = []  # runs still alive when their worker leased their job again
+    for job, event, lease, at in sorted(events, key=lambda e: e[3]):
+        worker = lease.split("#")[0]
         if event == "leased":
-            assert (job, worker) not in running, f"{worker} leased {job} while running it"
-            running[(job, worker)] = run = Run(job, worker, at)
+            if (earlier := holding.get((job, worker))) is not None:
+                stale.append(earlier)
+            holding[(job, worker)] = by_lease[lease] = run = Run(job, worker, lease, at)
             runs.append(run)
-        else:
-            run = running.pop((job, worker))
-            run.end, run.status = at, event
+            continue
+        run = by_lease[lease]
+        if holding.get((job, worker)) is run:
+            del holding[(job, worker)]
+        if event == "released":
+            run.end, run.released = at, True
+        else:  # the worker's end line
+            run.end, run.status = run.end or at, event
+    for run in stale:
+        assert not run.released, f"{run.worker} leased {run.job} while its run {run.lease} held the lease"
     return runs
 
 
@@ -305,7 +327,8 @@ def test_three_workers_share_the_jobs_of_many_accounts(postgres_url: str, desk: 
                     sync_state.c.next_sync_start,
                 ).where(sync_state.c.status.not_in(SETTLED)),
             )
-            unfinished = [tuple(row) for row in unsettled] + [r for r in _runs(logs) if r.end is None]
+            # A run is over when its worker logs its end (a released run may still be writing).
+            unfinished = [tuple(row) for row in unsettled] + [r for r in _runs(logs) if r.status is None]
             return not unfinished
 
         unfinished: list[object] = []
