@@ -35,6 +35,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Statement journals in memory, not in temporary files: a multi-row statement inside a transaction
+    # keeps the original of every page it changes, so that it alone can be undone. A sync's page
+    # transaction journaled ~5 MB that way (64 KiB pages): 640 MB of temporary-file writes in a
+    # 100,000-ticket sync (with the scan fix in records.py, ~7 % off the sync's wall time, medians of
+    # five alternating runs). In memory it is bounded by one statement's pages and freed at its end.
+    # Temporary tables and sorts live there too; our queries read in index order and sort nothing big.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     # Up to 32 MiB of pages cached per connection (SQLite's default: 2 MiB). A sync inserts ids

@@ -321,3 +321,13 @@ async def test_new_sqlite_stores_get_large_pages_and_existing_ones_keep_theirs(t
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert sizes == {"fresh.db": PAGE_SIZE, "older.db": 4096}
     assert PAGE_SIZE == 65536
+
+
+async def test_sqlite_connections_keep_statement_journals_in_memory(tmp_path: Path) -> None:
+    # Not in temporary files: a sync page's statements journaled ~5 MB each transaction there.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA temp_store"))).scalar() == 2  # 2 = MEMORY
+    finally:
+        await engine.dispose()
