@@ -423,7 +423,11 @@ async def mark_unseen_deleted(
         table.c.created_at < run_started_at,
         table.c.sync_run.is_(None) | (table.c.sync_run != sync_run),
     ]
-    return await _flag_deleted(conn, table, model_name, where, None)
+    # No index holds ``sync_run``: this reads every row of the account. In ``seq`` order SQLite walks
+    # the (account, seq) index, which is the table's own order, so each page is read once; left to
+    # itself it took the (account, status) index and read the table's pages ~3 times over (100,000
+    # tickets: 12,500 page reads of a 4,500-page table, 0.33 s against 0.17 s).
+    return await _flag_deleted(conn, table, model_name, where, None, order_by=table.c.seq)
 
 
 async def _flag_deleted(
@@ -432,10 +436,13 @@ async def _flag_deleted(
     model_name: str,
     where: list[ColumnElement[bool]],
     now: int | None,
+    *,
+    order_by: ColumnElement[Any] | None = None,
 ) -> list[CommonModel]:
     # The JSON is rewritten too, so the bytes we serve agree with the flag.
     now = now_micros() if now is None else now
-    rows = (await conn.execute(select(table.c.id, table.c.data).where(and_(*where)))).all()
+    query = select(table.c.id, table.c.data).where(and_(*where))
+    rows = (await conn.execute(query if order_by is None else query.order_by(order_by))).all()
     model_type, stamp = MODELS[model_name], from_micros(now)
     flagged = [
         msgspec.structs.replace(

@@ -76,3 +76,24 @@ def test_an_empty_vendor_id_is_no_relation() -> None:
     model = records.localize(account, "Ticket", record)
     assert (model.contact, model.assignees) == (None, [])
     assert model.account == records.record_id(account, "Account", "9")
+
+
+async def test_a_full_pass_flags_what_it_did_not_see_in_the_order_it_was_stored(database_url: str) -> None:
+    # Statuses alternate, so an index on (account, status) would return the closed ones first: the
+    # records must come back in storage order, the order the table is read in (and webhooks sent in).
+    account = str(uuid.uuid4())
+    statuses = ["open", "closed", "pending", "open", "closed", "solved"]
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await _add_account(conn, account)
+            mapped = [mapping.to_ticket({"id": 10 - i, "status": s}) for i, s in enumerate(statuses)]
+            stored = [r for r in mapped if isinstance(r, RemoteRecord)]
+            assert len(stored) == len(statuses)
+            await records.upsert_records(conn, account, "Ticket", stored, now=1, sync_run=1)
+        async with engine.begin() as conn:
+            gone = await records.mark_unseen_deleted(conn, account, "Ticket", sync_run=2, run_started_at=2)
+    finally:
+        await engine.dispose()
+    assert [m.remote_id for m in gone] == ["10", "9", "8", "7", "6", "5"]
+    assert all(m.remote_was_deleted for m in gone)
