@@ -126,6 +126,7 @@ async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | N
     from app.db.tables import sync_state
     from app.progress import Progress
     from app.services import build_services
+    from app.sync import jobs
     from app.sync.runner import RunnerConfig
     from app.sync.worker import Worker, WorkerConfig
     from connectors import registry
@@ -161,13 +162,17 @@ async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | N
         progress.finish()
         outcomes: dict[str, str] = {}
         async with services.engine.connect() as conn:
+            if busy := await jobs.leased_elsewhere(conn, account_id, worker.name):
+                # An account's jobs run in one worker at a time (they share its rate limiter).
+                held = ", ".join(f"{model} by {lease.split('#')[0]}" for model, lease in busy)
+                print(f"another worker is syncing this account ({held}): left to it", file=sys.stderr)
             for row in await syncstate.list_status(conn, account_id):
                 if models and row.model not in models:
                     continue
                 outcomes[row.model] = row.status
                 detail = f"  ({row.last_error})" if row.last_error else ""
                 print(f"{row.model:<12} {row.status:<17} {row.run_records:>9,} records{detail}")
-        return 0 if all(s in ("DONE", "DISABLED") for s in outcomes.values()) else 1
+        return 0 if not busy and all(s in ("DONE", "DISABLED") for s in outcomes.values()) else 1
     finally:
         await services.http.aclose()
         await services.engine.dispose()

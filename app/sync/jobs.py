@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Exists, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.tables import linked_accounts, sync_state
@@ -78,13 +78,19 @@ async def lease_next(
     models: tuple[str, ...] | None = None,
     ignore_schedule: bool = False,
 ) -> Job | None:
-    """Lease the most overdue job (optionally of one account / some models); None when none is due."""
+    """Lease the most overdue job (optionally of one account / some models); None when none is due.
+
+    An account's jobs run in one worker at a time: none is leased while another worker holds a live
+    lease on one of them. The account's rate limiter lives in the worker's process, shared by the jobs
+    it runs there; two workers would each spend the account's whole quota and draw the vendor's 429s.
+    On PostgreSQL the account's row is locked along with the job's (``SKIP LOCKED`` both), so two
+    workers leasing at the same moment cannot both take jobs of one account."""
     now = now_micros()
-    active = select(linked_accounts.c.id).where(linked_accounts.c.status == "COMPLETE")
     conditions = [
-        sync_state.c.linked_account_id.in_(active),
+        linked_accounts.c.status == "COMPLETE",
         or_(sync_state.c.lease_expires_at.is_(None), sync_state.c.lease_expires_at < now),
         sync_state.c.next_sync_start.is_not(None),
+        ~_held_elsewhere(sync_state.c.linked_account_id, owner, now),
     ]
     if not ignore_schedule:
         conditions.append(sync_state.c.next_sync_start <= now)
@@ -94,14 +100,21 @@ async def lease_next(
         conditions.append(sync_state.c.model.in_(models))
     pick = (
         select(sync_state)
+        .join(linked_accounts, linked_accounts.c.id == sync_state.c.linked_account_id)
         .where(*conditions)
         .order_by(sync_state.c.next_sync_start, sync_state.c.model)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        # FOR NO KEY UPDATE: the account's row stays free for the key-share locks that every insert
+        # referencing it takes (a run storing records of that account must not wait for a lease).
+        .with_for_update(skip_locked=True, key_share=True, of=[sync_state, linked_accounts])
     )
     async with engine.begin() as conn:
         row = (await conn.execute(pick)).first()
         if row is None:
+            return None
+        # Asked again in a statement of its own: under READ COMMITTED the pick saw the leases as of its
+        # start, not one committed meanwhile by the worker whose lock on the account we then got.
+        if (await conn.execute(select(_held_elsewhere(row.linked_account_id, owner, now)))).scalar():
             return None
         job = _job(row, owner)
         await conn.execute(
@@ -110,6 +123,27 @@ async def lease_next(
             .values(lease_owner=job.lease, lease_expires_at=now + int(lease_seconds * SECOND))
         )
     return job
+
+
+def _leases_elsewhere(account_id: Any, owner: str, now: int) -> Select[str, str]:
+    """The live leases on jobs of ``account_id`` that workers other than ``owner`` hold."""
+    held = sync_state.alias("held")
+    return select(held.c.model, held.c.lease_owner).where(
+        held.c.linked_account_id == account_id,
+        held.c.lease_expires_at >= now,
+        ~held.c.lease_owner.startswith(f"{owner}#", autoescape=True),
+    )
+
+
+def _held_elsewhere(account_id: Any, owner: str, now: int) -> Exists:
+    return _leases_elsewhere(account_id, owner, now).exists()
+
+
+async def leased_elsewhere(conn: AsyncConnection, account_id: str, owner: str) -> list[tuple[str, str]]:
+    """(model, lease) of the account's jobs that another worker holds now: ``owner`` leases none of
+    the account's jobs until they are given back or expire."""
+    rows = await conn.execute(_leases_elsewhere(account_id, owner, now_micros()))
+    return [(model, lease) for model, lease in rows]
 
 
 class LeaseLostError(RuntimeError):
@@ -173,7 +207,8 @@ async def release(
             return
         if carried:
             await mirror(conn, job, carried, counts=counts, **values)
-    _released(job)
+        released_at = time.time()
+    _released(job, released_at)
 
 
 async def mirror(
@@ -209,23 +244,27 @@ async def release_to_carrier(engine: AsyncEngine, job: Job, carrier: str) -> Non
             .where(_key(job), sync_state.c.lease_owner == job.lease, row.exists())
             .values(lease_owner=None, lease_expires_at=None, next_sync_start=None, **copied)
         )
+        released_at = time.time()
     if result.rowcount == 0:  # no carrier row (or the lease is gone, and this changes nothing)
         await release(engine, job, next_sync_start=None)
     else:
-        _released(job)
+        _released(job, released_at)
 
 
-def _released(job: Job) -> None:
-    # Logged once the release has committed: any worker, this one too, may lease the job from now on,
-    # while the run may still write (the queue's wake-up, the account's ``sync_completed``) before its
-    # worker logs the run's end. Logs merged by time show who held a job when (the multi-worker test).
+def _released(job: Job, at: float) -> None:
+    # Logged once the release has committed: any worker, this one too, may lease the job (or, another
+    # worker, the account's other jobs) from now on, while the run may still write (the queue's
+    # wake-up, the account's ``sync_completed``) before its worker logs the run's end. Logs merged by
+    # time show who held a job when (the multi-worker test). ``at`` is taken before the commit and a
+    # lease's time after its own (app/sync/worker.py), so a hold shows inside its true span: two that
+    # never overlapped cannot look as if they did, however late either line is written.
     log.info(
         "job %s/%s run %d released by %s at %.6f",
         job.linked_account_id,
         job.model,
         job.run_id,
         job.lease,
-        time.time(),
+        at,
     )
 
 

@@ -1,7 +1,7 @@
 """Workers: lease due jobs and run them, forever (``deskbridge worker``) or until idle (tests, CLI).
 
-Jobs of one linked account run one at a time per worker process (they share the account's rate
-limiter); different accounts run concurrently up to ``concurrency``.
+Jobs of one linked account run in one worker at a time (``jobs.lease_next``), where they share the
+account's rate limiter; jobs of any accounts run concurrently up to ``concurrency``.
 """
 
 from __future__ import annotations

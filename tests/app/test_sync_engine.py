@@ -41,7 +41,7 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]
     await services.engine.dispose()
 
 
-async def link(services: Services, key: str = fakes.GOOD_KEY) -> str:
+async def link(services: Services, key: str = fakes.GOOD_KEY, *, origin: str = "o") -> str:
     async with services.engine.begin() as conn:
         org = await account_store.ensure_organization(conn)
         account, _token, _ = await account_store.link_account(
@@ -50,7 +50,7 @@ async def link(services: Services, key: str = fakes.GOOD_KEY) -> str:
             NewLinkedAccount(
                 organization_id=org,
                 integration="fakedesk",
-                end_user_origin_id="o",
+                end_user_origin_id=origin,
                 end_user_organization_name="O",
                 end_user_email_address="o@example.com",
                 base_url=DESK,
@@ -134,14 +134,15 @@ async def test_comments_see_parents_queued_while_they_looked_at_the_ticket_sync(
     account = await link(services)
     real_state_of = jobs.state_of
     interleaved = []
+    w = worker(services)  # one worker: an account's jobs run in one worker at a time
 
     async def ticket_run_finishes_first(conn: Any, account_id: str, model: str) -> Any:
         if not interleaved:  # the comment job's queue was empty: now the whole ticket run happens
-            interleaved.append(await worker(services).run_one(models=("Ticket",)))
+            interleaved.append(await w.run_one(models=("Ticket",)))
         return await real_state_of(conn, account_id, model)
 
     monkeypatch.setattr(jobs, "state_of", ticket_run_finishes_first)
-    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert await w.run_one(models=("Comment",)) == "DONE"
     assert interleaved == ["DONE"]
     assert len(await stored(services, comments, account)) == 6
     assert (await status(services, account))["Comment"].run_records == 6
@@ -161,14 +162,15 @@ async def test_parents_queued_while_comments_finish_are_not_left_for_an_interval
     await make_due(services)
     real_release = jobs.release
     interleaved = []
+    w = worker(services)  # one worker: an account's jobs run in one worker at a time
 
     async def ticket_run_lands_first(engine: Any, job: jobs.Job, **values: Any) -> None:
         if job.model == "Comment" and not interleaved:
-            interleaved.append(await worker(services).run_one(models=("Ticket",)))
+            interleaved.append(await w.run_one(models=("Ticket",)))
         await real_release(engine, job, **values)
 
     monkeypatch.setattr(jobs, "release", ticket_run_lands_first)
-    assert await worker(services).run_one(models=("Comment",)) == "DONE"
+    assert await w.run_one(models=("Comment",)) == "DONE"
     assert interleaved == ["DONE"]
     monkeypatch.setattr(jobs, "release", real_release)
     # Due now, not in an hour (the worker's interval): the next look reads the late comment.
@@ -384,9 +386,41 @@ async def test_a_worker_never_runs_a_job_leased_by_another(services: Services) -
     seed_vendor(n=2)
     await link(services)
     first = await jobs.lease_next(services.engine, "a", lease_seconds=60)
-    second = await jobs.lease_next(services.engine, "b", lease_seconds=60)
+    second = await jobs.lease_next(services.engine, "a", lease_seconds=60)
     assert first is not None and second is not None and (first.model != second.model)
-    assert await jobs.lease_next(services.engine, "c", lease_seconds=60) is None
+    assert await jobs.lease_next(services.engine, "a", lease_seconds=60) is None
+
+
+async def test_an_accounts_jobs_run_in_one_worker_at_a_time(services: Services) -> None:
+    # The account's rate limiter lives in the worker's process: two workers would each spend its quota.
+    seed_vendor(n=2)
+    engine = services.engine
+    shared = await link(services)
+    other = await link(services, origin="p")
+    first = await jobs.lease_next(engine, "a", lease_seconds=60, account_id=shared)
+    assert first is not None
+    assert await jobs.lease_next(engine, "b", lease_seconds=60, account_id=shared) is None
+    assert await jobs.lease_next(engine, "ab", lease_seconds=60, account_id=shared) is None  # not "a"
+    # Another account's jobs are free for the other worker; the holder runs the account's other job.
+    elsewhere = await jobs.lease_next(engine, "b", lease_seconds=60)
+    assert elsewhere is not None and elsewhere.linked_account_id == other
+    beside = await jobs.lease_next(engine, "a", lease_seconds=60, account_id=shared)
+    assert beside is not None and beside.model != first.model
+    # Given back, the account's jobs are anyone's again.
+    await jobs.release(engine, first)
+    assert await jobs.lease_next(engine, "b", lease_seconds=60, account_id=shared) is None  # one left
+    await jobs.release(engine, beside)
+    taken = await jobs.lease_next(engine, "b", lease_seconds=60, account_id=shared)
+    assert taken is not None and taken.linked_account_id == shared
+
+
+async def test_a_dead_workers_expired_leases_do_not_hold_its_accounts_other_jobs(services: Services) -> None:
+    seed_vendor(n=2)
+    account = await link(services)
+    dead = await jobs.lease_next(services.engine, "dead", lease_seconds=0.000001, models=("Ticket",))
+    assert dead is not None
+    taken = await jobs.lease_next(services.engine, "alive", lease_seconds=60, models=("Comment",))
+    assert taken is not None and (taken.linked_account_id, taken.owner) == (account, "alive")
 
 
 async def test_expired_lease_is_taken_over(services: Services) -> None:
@@ -399,3 +433,20 @@ async def test_expired_lease_is_taken_over(services: Services) -> None:
     async with services.engine.begin() as conn:
         with pytest.raises(jobs.LeaseLostError):
             await jobs.renew(conn, stale, lease_seconds=60)
+
+
+async def test_deskbridge_sync_leaves_an_account_another_worker_is_syncing(
+    services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import _sync
+
+    seed_vendor(n=2)
+    account = await link(services)
+    assert await jobs.lease_next(services.engine, "elsewhere", lease_seconds=60, models=("Ticket",))
+    assert await _sync(services.settings, account, None, False) == 1
+    err = capsys.readouterr().err
+    assert "another worker is syncing this account (Ticket by elsewhere): left to it" in err
+    # The comment job, made due by the command, was not run beside the other worker's ticket job.
+    st = await status(services, account)
+    assert st["Comment"].lease_owner is None and st["Comment"].last_sync_start is None
+    assert st["Ticket"].lease_owner.startswith("elsewhere#")

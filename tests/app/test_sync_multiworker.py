@@ -1,13 +1,15 @@
 """Three ``deskbridge worker`` processes share one PostgreSQL store: every job of many linked accounts
-is done, none is run by two workers at once, and a frozen worker's job is taken over once its lease
-has expired — and when the frozen worker wakes up, it notices and writes nothing.
+is done, none is run by two workers at once (nor are two jobs of one account, which share its rate
+limiter), and a frozen worker's job is taken over once its lease has expired — and when the frozen
+worker wakes up, it notices and writes nothing.
 
 Evidence comes from the workers and the database, not from timing hopes: each worker logs ``job
 <account>/<model> run <n> leased by <worker>#<lease> at <t>`` and ``... <status> by <worker>#<lease> at
 <t>`` around every run it makes (app/sync/worker.py; wall clock, so the three logs can be merged; the
 lease tells two runs of one job by one worker apart), ``... released by <worker>#<lease> at <t>`` when
 the run gives its lease back (app/sync/jobs.py: a run's end, as far as who holds the job goes; it may
-still write its webhook afterwards, and the job be leased again), the runner logs
+still write its webhook afterwards, and the job be leased again; its time is taken before the commit,
+a lease's after, so logged holds never overlap unless the real ones did), the runner logs
 ``lease lost on <account>/<model>`` when a renewal finds the job taken, and the test reads the leases
 (``lease_owner``, ``lease_expires_at``) from ``sync_state`` while the victim is frozen. Leasing uses
 ``FOR UPDATE SKIP LOCKED`` (app/sync/jobs.py).
@@ -377,6 +379,23 @@ def test_three_workers_share_the_jobs_of_many_accounts(postgres_url: str, desk: 
                     frozen, taker = (a, b) if a is stale.get(job) else (b, a)
                     assert frozen is stale.get(job), (job, a, b)
                     assert taker.start * 1e6 >= leases[job], (job, taker, leases[job])  # after expiry
+
+    # Nor did two workers run jobs of one account at once: the account's rate limiter lives in a
+    # worker's process, and two would each spend its quota. The frozen worker's runs (of the jobs it held
+    # when it froze, carried ones too) overlap others' only from the moment their leases had expired.
+    frozen_runs = [r for r in runs if r.worker == victim_name and r.job in leases and (r.end or 0) > woken_at]
+    by_account: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_account[run.job[0]].append(run)
+    for account, account_runs in by_account.items():
+        for i, a in enumerate(account_runs):
+            for b in account_runs[i + 1 :]:
+                assert a.end is not None and b.end is not None
+                if a.worker == b.worker or not (b.start < a.end and a.start < b.end):
+                    continue
+                frozen, other = (a, b) if a in frozen_runs else (b, a)
+                assert frozen in frozen_runs, (account, a, b)
+                assert other.start * 1e6 >= leases[frozen.job], (account, other, leases[frozen.job])
 
     # And the store holds exactly the vendor's records for every account: same remote ids, each once,
     # none flagged deleted (a stale worker's late write would have left duplicates or deletions).
