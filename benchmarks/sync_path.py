@@ -6,10 +6,10 @@ sizes and discarding the bodies); peak RSS of the sync process at two sizes; and
 
 Everything runs on loopback: the emulator in a subprocess, the sync as ``deskbridge sync
 --linked-account`` in a subprocess (peak RSS from /proc/<pid>/status VmHWM; its time includes the
-process's start), the floor in a fresh interpreter of its own that imports only httpx (timed from its
-first request: see ``floor_subprocess``). Each size runs ``--repeat`` times against one warmed-up
-emulator, floor and sync alternating, and reports every run and the median ratio: on a shared two-core
-machine single runs vary by a fifth.
+process's start), the floor in a fresh interpreter of its own that imports httpx and nothing of ours
+(timed from its first request: see ``floor_subprocess``). Each size runs ``--repeat`` times against one
+warmed-up emulator, floor and sync alternating, and reports every run and the median ratio: on a shared
+two-core machine single runs vary by a fifth.
 The rate-limited run drives the sync in-process so the connector's limiter, as shipped, can run on the
 same scaled clock as the emulator (``--rate-limit Q --time-scale K``: a "minute" lasts 60/K s). The
 endpoint-quota run syncs in-process too, against Zendesk's per-endpoint export quota (``--ep-tickets``,
