@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import false, literal, select, update
 
 from app.api.state import Services
 from app.db import accounts as account_store
@@ -450,3 +450,26 @@ async def test_deskbridge_sync_leaves_an_account_another_worker_is_syncing(
     st = await status(services, account)
     assert st["Comment"].lease_owner is None and st["Comment"].last_sync_start is None
     assert st["Ticket"].lease_owner.startswith("elsewhere#")
+
+
+async def test_a_lease_committed_while_another_worker_picked_is_seen_before_it_leases(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under READ COMMITTED a pick sees the leases as of its start: one committed meanwhile (by the
+    # worker whose lock on the account it then gets) is invisible to it. Played here by a pick that
+    # sees no leases at all; the check made after the lock must still refuse the account.
+    seed_vendor(n=2)
+    account = await link(services)
+    assert await jobs.lease_next(services.engine, "a", lease_seconds=60, models=("Ticket",))
+    real = jobs._held_elsewhere
+    calls: list[object] = []
+
+    def blind_pick(account_id: Any, owner: str, now: int) -> Any:
+        calls.append(account_id)
+        return select(literal(1)).where(false()).exists() if len(calls) == 1 else real(account_id, owner, now)
+
+    monkeypatch.setattr(jobs, "_held_elsewhere", blind_pick)
+    assert await jobs.lease_next(services.engine, "b", lease_seconds=60, account_id=account) is None
+    assert len(calls) == 2
+    async with services.engine.connect() as conn:
+        assert (await jobs.state_of(conn, account, "Comment")).lease_owner is None
