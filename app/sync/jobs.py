@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Exists, Select, and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.tables import linked_accounts, sync_state
@@ -90,7 +90,7 @@ async def lease_next(
         linked_accounts.c.status == "COMPLETE",
         or_(sync_state.c.lease_expires_at.is_(None), sync_state.c.lease_expires_at < now),
         sync_state.c.next_sync_start.is_not(None),
-        ~_held_elsewhere(sync_state.c.linked_account_id, owner, now),
+        ~_leases_elsewhere(sync_state.c.linked_account_id, owner, now).exists(),
     ]
     if not ignore_schedule:
         conditions.append(sync_state.c.next_sync_start <= now)
@@ -114,7 +114,9 @@ async def lease_next(
             return None
         # Asked again in a statement of its own: under READ COMMITTED the pick saw the leases as of its
         # start, not one committed meanwhile by the worker whose lock on the account we then got.
-        if (await conn.execute(select(_held_elsewhere(row.linked_account_id, owner, now)))).scalar():
+        if (
+            await conn.execute(select(_leases_elsewhere(row.linked_account_id, owner, now).exists()))
+        ).scalar():
             return None
         job = _job(row, owner)
         await conn.execute(
@@ -133,10 +135,6 @@ def _leases_elsewhere(account_id: Any, owner: str, now: int) -> Select[str, str]
         held.c.lease_expires_at >= now,
         ~held.c.lease_owner.startswith(f"{owner}#", autoescape=True),
     )
-
-
-def _held_elsewhere(account_id: Any, owner: str, now: int) -> Exists:
-    return _leases_elsewhere(account_id, owner, now).exists()
 
 
 async def leased_elsewhere(conn: AsyncConnection, account_id: str, owner: str) -> list[tuple[str, str]]:

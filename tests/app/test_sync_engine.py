@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import false, literal, select, update
+from sqlalchemy import false, select, update
 
 from app.api.state import Services
 from app.db import accounts as account_store
@@ -388,7 +388,8 @@ async def test_a_worker_never_runs_a_job_leased_by_another(services: Services) -
     first = await jobs.lease_next(services.engine, "a", lease_seconds=60)
     second = await jobs.lease_next(services.engine, "a", lease_seconds=60)
     assert first is not None and second is not None and (first.model != second.model)
-    assert await jobs.lease_next(services.engine, "a", lease_seconds=60) is None
+    assert await jobs.lease_next(services.engine, "a", lease_seconds=60) is None  # none left
+    assert await jobs.lease_next(services.engine, "c", lease_seconds=60) is None  # "a" holds them
 
 
 async def test_an_accounts_jobs_run_in_one_worker_at_a_time(services: Services) -> None:
@@ -461,14 +462,15 @@ async def test_a_lease_committed_while_another_worker_picked_is_seen_before_it_l
     seed_vendor(n=2)
     account = await link(services)
     assert await jobs.lease_next(services.engine, "a", lease_seconds=60, models=("Ticket",))
-    real = jobs._held_elsewhere
+    real = jobs._leases_elsewhere
     calls: list[object] = []
 
     def blind_pick(account_id: Any, owner: str, now: int) -> Any:
         calls.append(account_id)
-        return select(literal(1)).where(false()).exists() if len(calls) == 1 else real(account_id, owner, now)
+        leases = real(account_id, owner, now)
+        return leases.where(false()) if len(calls) == 1 else leases
 
-    monkeypatch.setattr(jobs, "_held_elsewhere", blind_pick)
+    monkeypatch.setattr(jobs, "_leases_elsewhere", blind_pick)
     assert await jobs.lease_next(services.engine, "b", lease_seconds=60, account_id=account) is None
     assert len(calls) == 2
     async with services.engine.connect() as conn:
