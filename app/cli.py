@@ -124,7 +124,7 @@ async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | N
     from app.db import accounts as account_store
     from app.db import syncstate
     from app.db.tables import sync_state
-    from app.progress import Progress
+    from app.progress import Progress, holding_back
     from app.services import build_services
     from app.sync import jobs
     from app.sync.runner import RunnerConfig
@@ -157,8 +157,9 @@ async def _sync(settings: Settings, account_id: str, models: tuple[str, ...] | N
         )
         config = WorkerConfig(runner=runner)
         worker = Worker(services, config, progress=progress)
-        while await worker.run_one(account_id=account_id, models=models) is not None:
-            pass
+        with holding_back(jobs.runs_log.name):
+            while await worker.run_one(account_id=account_id, models=models) is not None:
+                pass
         progress.finish()
         outcomes: dict[str, str] = {}
         async with services.engine.connect() as conn:

@@ -274,6 +274,8 @@ def run(settings: Settings, *, host: str, port: int, tickets: int) -> int:
     import uvicorn
 
     from app.asgi import create_app
+    from app.progress import holding_back
+    from app.sync.jobs import runs_log
 
     def terminate(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -282,14 +284,17 @@ def run(settings: Settings, *, host: str, port: int, tickets: int) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = sandbox_settings(settings)
-    print(f"starting the emulators ({tickets} tickets each), linking and syncing…", file=sys.stderr)
-    info = prepare(settings, tickets=tickets)
-    try:
-        print(banner(info, f"http://{host}:{port}"), flush=True)
-        app = create_app(settings, run_worker=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        info.stop()
+    # The demo's terminal is for its progress and banner: no line per sync run, neither during the
+    # initial sync nor for the incremental ones the server's worker runs later.
+    with holding_back(runs_log.name):
+        print(f"starting the emulators ({tickets} tickets each), linking and syncing…", file=sys.stderr)
+        info = prepare(settings, tickets=tickets)
+        try:
+            print(banner(info, f"http://{host}:{port}"), flush=True)
+            app = create_app(settings, run_worker=True)
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            info.stop()
     return 0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 
@@ -40,3 +43,17 @@ class Progress:
 
     def finish(self) -> None:
         self._draw(final=True)
+
+
+@contextlib.contextmanager
+def holding_back(logger: str) -> Iterator[None]:
+    """``logger``'s lines below WARNING are not written meanwhile: a command whose progress display
+    owns the terminal (``sync``, ``demo``) would have them cut its status line in the middle, and the
+    display already says in counts what they say per job."""
+    held = logging.getLogger(logger)
+    level = held.level
+    held.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        held.setLevel(level)

@@ -24,6 +24,9 @@ from app.db.tables import linked_accounts, sync_state
 from app.timeutil import now_micros
 
 log = logging.getLogger("deskbridge.sync")
+#: A line per lease and per release, with wall-clock times: the record of who ran which job when, for
+#: operators and the multi-worker test. Commands that show a progress display instead hold it back.
+runs_log = logging.getLogger("deskbridge.sync.runs")
 
 SECOND = 1_000_000
 
@@ -256,7 +259,7 @@ def _released(job: Job, at: float) -> None:
     # time show who held a job when (the multi-worker test). ``at`` is taken before the commit and a
     # lease's time after its own (app/sync/worker.py), so a hold shows inside its true span: two that
     # never overlapped cannot look as if they did, however late either line is written.
-    log.info(
+    runs_log.info(
         "job %s/%s run %d released by %s at %.6f",
         job.linked_account_id,
         job.model,

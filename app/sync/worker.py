@@ -109,10 +109,10 @@ class Worker:
         # Both lines carry the wall clock, so runs logged by several workers can be put in order, and
         # the lease (``<worker>#<token>``), which tells two runs of one job by one worker apart.
         key = (job.linked_account_id, job.model, job.run_id, job.lease)
-        log.info("job %s/%s run %d leased by %s at %.6f", *key, time.time())
+        jobs.runs_log.info("job %s/%s run %d leased by %s at %.6f", *key, time.time())
         status = "ERROR"
         try:
             status = await self.runner.run(job)
         finally:
-            log.info("job %s/%s run %d %s by %s at %.6f", *key[:3], status, job.lease, time.time())
+            jobs.runs_log.info("job %s/%s run %d %s by %s at %.6f", *key[:3], status, job.lease, time.time())
             slots.release()

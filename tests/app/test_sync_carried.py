@@ -7,6 +7,7 @@ their sync status follows the carrier's runs (the outcome, the counts, deletions
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,7 @@ from app.db import syncstate
 from app.db.tables import attachments, contacts, sync_state, users
 from app.services import build_services
 from app.settings import Settings
+from app.sync import jobs
 from app.sync.runner import RunnerConfig
 from app.sync.worker import Worker, WorkerConfig
 from connectors.http import RetryPolicy
@@ -218,6 +220,27 @@ async def test_syncing_only_users_from_the_cli_runs_their_carrier(
     assert lines["User"][1] == "DONE" and lines["User"][2] == str(len(agents))
     assert await stored(svc, users, account) == dict.fromkeys(agents, False)
     assert (await state(svc, account))["Ticket"].last_sync_start is None  # nothing else was read
+
+
+async def test_the_cli_shows_its_progress_line_not_a_line_per_run(
+    desk: str,
+    services: tuple[Services, Counter[str]],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    svc, _paths = services
+    caplog.set_level(logging.INFO)
+    account = await link_desk(svc, "zendesk", desk, CREDENTIALS, "quiet")
+    assert await cli._sync(svc.settings, account, ("Ticket",), False) == 0
+    assert "synced" in capsys.readouterr().err
+    runs = [r for r in caplog.records if r.name == jobs.runs_log.name]
+    assert runs == []
+    # Outside the command (a worker, the server), each run is logged again.
+    w = worker(svc)
+    assert await w.run_one(account_id=account, models=("Ticket",), ignore_schedule=True) == "DONE"
+    runs = [r for r in caplog.records if r.name == jobs.runs_log.name]
+    assert len(runs) == 1 and "/Ticket run " in runs[0].getMessage()
+    assert f" released by {w.name}#" in runs[0].getMessage()
 
 
 async def test_deleted_users_in_an_incremental_export_are_flagged_in_their_own_model(
